@@ -1,0 +1,163 @@
+/*
+ * cmd_predict.c - `riskpipe predict` and `riskpipe run`.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "util/log.h"
+
+const char cli_predict_help[] =
+    "Output options:\n"
+    "      --csv PATH              predictions CSV (default predictions.csv)\n"
+    "      --no-db-write           write only the CSV, not the predictions table\n";
+
+int cli_predict_option(predict_opts *o, int opt, const char *arg, rp_err *e)
+{
+    switch (opt) {
+    case OPT_CSV: o->csv_path = arg; return 1;
+    case OPT_NO_DB_WRITE: o->no_db_write = 1; return 1;
+    case OPT_AS_OF: {
+        int rc = cli_check_date("--as-of", arg, e);
+        o->as_of = arg;
+        return rc ? -rc : 1;
+    }
+    default: return 0;
+    }
+}
+
+static void report(const predict_opts *po, const predict_summary *s, const rp_tables *t)
+{
+    log_info("scored %ld customers: %ld high-risk (%.1f%%)%s", s->scored, s->high_risk,
+             s->scored ? 100.0 * (double)s->high_risk / (double)s->scored : 0.0,
+             s->unseen ? "" : "");
+    if (s->unseen)
+        log_warn("%zu city/account_type values were not seen at training (scored as \"other\")",
+                 s->unseen);
+    if (!po->no_db_write)
+        log_info("predictions written to table %s.%s (run %ld)", t->schema, t->predictions,
+                 s->run_id);
+    if (po->csv_path)
+        log_info("predictions written to %s", po->csv_path);
+}
+
+static const char predict_usage[] =
+    "Usage: riskpipe predict [--model PATH] [OPTIONS]\n\n"
+    "Score every customer with a saved model and replace the predictions\n"
+    "table and CSV atomically (all rows or none).\n\n"
+    "      --model PATH            model file (default riskpipe-model.json)\n"
+    "      --as-of DATE            feature date (default: latest transaction_date)\n";
+
+int cmd_predict(int argc, char **argv, rp_err *e)
+{
+    static const struct option opts[] = {
+        CLI_COMMON_OPTIONS, CLI_PREDICT_OPTIONS,
+        {"model", required_argument, NULL, OPT_MODEL},
+        {"as-of", required_argument, NULL, OPT_AS_OF},
+        {0, 0, 0, 0}};
+    predict_opts po = {"predictions.csv", NULL, 0, "predict"};
+    const char *model_path = "riskpipe-model.json";
+    predict_summary sum;
+    cli_ctx ctx;
+    db_conn *c = NULL;
+    model m;
+    int opt, rc;
+
+    cli_ctx_init(&ctx);
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "qvh", opts, NULL)) != -1) {
+        int h = cli_common_option(&ctx, opt, optarg);
+        if (h < 0) {
+            printf("%s%s%s", predict_usage, cli_predict_help, cli_common_help);
+            return RP_OK;
+        }
+        if (h)
+            continue;
+        if (opt == OPT_MODEL) {
+            model_path = optarg;
+            continue;
+        }
+        h = cli_predict_option(&po, opt, optarg, e);
+        if (h < 0)
+            return -h;
+        if (!h)
+            return cli_usage_error(e, "predict", "invalid option \"%s\"", argv[optind - 1]);
+    }
+    if ((rc = cli_no_args(e, "predict", argc, argv)))
+        return rc;
+    if ((rc = model_load(model_path, &m, e)))
+        return rc;
+    rc = cli_connect(&ctx, &c, e);
+    if (!rc)
+        rc = schema_check_inputs(c, &ctx.tables, e);
+    if (!rc)
+        rc = schema_init_own(c, &ctx.tables, e);
+    if (!rc)
+        rc = pipe_predict(c, &ctx.tables, &m, &po, NULL, NULL, &sum, e);
+    if (!rc)
+        report(&po, &sum, &ctx.tables);
+    model_free(&m);
+    db_close(c);
+    return rc;
+}
+
+static const char run_usage[] =
+    "Usage: riskpipe run [OPTIONS]\n\n"
+    "The whole pipeline: train a model (as `riskpipe train`) and score every\n"
+    "customer with it (as `riskpipe predict`), reading the data once.\n\n";
+
+int cmd_run(int argc, char **argv, rp_err *e)
+{
+    static const struct option opts[] = {
+        CLI_COMMON_OPTIONS, CLI_TRAIN_OPTIONS, CLI_PREDICT_OPTIONS, {0, 0, 0, 0}};
+    train_opts to = pipe_train_opts_default();
+    predict_opts po = {"predictions.csv", NULL, 0, "run"};
+    predict_summary sum;
+    cli_ctx ctx;
+    db_conn *c = NULL;
+    dataset d;
+    feat_query q;
+    model m;
+    int opt, rc;
+
+    cli_ctx_init(&ctx);
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "qvh", opts, NULL)) != -1) {
+        int h = cli_common_option(&ctx, opt, optarg);
+        if (h < 0) {
+            printf("%s%s%s%s", run_usage, cli_train_help, cli_predict_help, cli_common_help);
+            return RP_OK;
+        }
+        if (h)
+            continue;
+        h = cli_train_option(&to, opt, optarg, e);
+        if (h == 0)
+            h = cli_predict_option(&po, opt, optarg, e);
+        if (h < 0)
+            return -h;
+        if (!h)
+            return cli_usage_error(e, "run", "invalid option \"%s\"", argv[optind - 1]);
+    }
+    if ((rc = cli_no_args(e, "run", argc, argv)))
+        return rc;
+    if ((rc = cli_connect(&ctx, &c, e)))
+        return rc;
+    rc = schema_init_own(c, &ctx.tables, e);
+    if (!rc)
+        rc = pipe_train(c, &ctx.tables, &to, &m, &d, &q, e);
+    if (rc) {
+        db_close(c);
+        return rc;
+    }
+    if (log_level() >= LOG_NORMAL)
+        cli_print_model(&m, 15);
+    log_info("model saved to %s", to.model_path);
+    rc = pipe_predict(c, &ctx.tables, &m, &po, &d, &q, &sum, e);
+    if (!rc)
+        report(&po, &sum, &ctx.tables);
+    ds_free(&d);
+    feat_query_free(&q);
+    model_free(&m);
+    db_close(c);
+    return rc;
+}

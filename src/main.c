@@ -1,0 +1,108 @@
+/*
+ * main.c - the riskpipe command: a table of subcommands, and the one place
+ * where an error becomes a message on stderr and an exit status.
+ *
+ * Exit status (documented in --help, README and riskpipe(1)):
+ *   0 ok, 1 usage, 2 data or input error, 3 database error, 4 internal.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "util/log.h"
+
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv, rp_err *e);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"db", cmd_db, "start|stop|status|url: the embedded PostgreSQL cluster"},
+    {"init", cmd_init, "create the input tables and riskpipe's own tables"},
+    {"generate", cmd_generate, "load synthetic customers with a planted risk model"},
+    {"train", cmd_train, "build features, fit and evaluate a model, save it"},
+    {"predict", cmd_predict, "score every customer; write the predictions table and CSV"},
+    {"run", cmd_run, "train then predict: the whole pipeline"},
+    {"explain", cmd_explain, "the model's coefficient table; one customer's reasons"},
+};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *f)
+{
+    size_t i;
+
+    fprintf(f, "riskpipe %s - find high-risk customers in PostgreSQL\n\n"
+               "Usage: riskpipe [-q|-v] COMMAND [OPTIONS]\n\nCommands:\n",
+            RP_VERSION);
+    for (i = 0; i < NCOMMANDS; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\n"
+               "Run \"riskpipe COMMAND --help\" for a command's options.\n\n"
+               "Exit status:\n"
+               "  0  success\n"
+               "  1  usage error (bad option or value)\n"
+               "  2  data or input error (bad rows, bad file, no labelled customers)\n"
+               "  3  database error (unreachable, query failed, lock held)\n"
+               "  4  internal error (out of resources, I/O failure, bug)\n");
+}
+
+static void print_error(const rp_err *e)
+{
+    fprintf(stderr, "riskpipe: error: %s\n", e->msg[0] ? e->msg : "unknown error");
+    if (e->detail[0])
+        fprintf(stderr, "DETAIL: %s\n", e->detail);
+    if (e->hint[0])
+        fprintf(stderr, "HINT: %s\n", e->hint);
+}
+
+int main(int argc, char **argv)
+{
+    rp_err e;
+    int i = 1, rc;
+    size_t k;
+
+    rp_err_clear(&e);
+    opterr = 0;   /* the commands report bad options themselves */
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        if (!strcmp(argv[i], "--version")) {
+            printf("riskpipe %s\n", RP_VERSION);
+            return 0;
+        } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet")) {
+            log_set_level(LOG_QUIET);
+        } else if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose")) {
+            log_set_level(LOG_VERBOSE);
+        } else {
+            fprintf(stderr, "riskpipe: error: unknown option \"%s\"\n"
+                            "HINT: try \"riskpipe --help\"\n", argv[i]);
+            return RP_EUSAGE;
+        }
+    }
+    if (i >= argc) {
+        usage(stderr);
+        return RP_EUSAGE;
+    }
+    if (!strcmp(argv[i], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    for (k = 0; k < NCOMMANDS; k++)
+        if (!strcmp(argv[i], commands[k].name))
+            break;
+    if (k == NCOMMANDS) {
+        fprintf(stderr, "riskpipe: error: unknown command \"%s\"\n"
+                        "HINT: try \"riskpipe --help\"\n", argv[i]);
+        return RP_EUSAGE;
+    }
+    rc = commands[k].run(argc - i, argv + i, &e);
+    if (rc != RP_OK) {
+        if (e.code == RP_OK)
+            rp_err_set(&e, rc, "%s failed", commands[k].name);
+        print_error(&e);
+    }
+    return rc;
+}
