@@ -193,7 +193,7 @@ db_conn *db_connect(const char *conninfo, rp_err *e)
         return NULL;
     }
     res = PQexec(c->pg, "SET DateStyle = ISO, YMD; SET extra_float_digits = 3; "
-                        "SET IntervalStyle = postgres");
+                        "SET IntervalStyle = postgres; SET client_min_messages = warning");
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         set_pg_error(e, c, res, "could not set up the session");
         PQclear(res);

@@ -61,9 +61,9 @@ typedef struct predict_summary {
     char scored_at[40];
 } predict_summary;
 
-/* Scores every customer with m.  d/q: a dataset already loaded with m's
+/* Scores every customer with m (whose encoding is re-bound to the query).  d/q: a dataset already loaded with m's
  * feature query (from pipe_train), or NULL to run the query. */
-int pipe_predict(db_conn *c, const rp_tables *t, const model *m,
+int pipe_predict(db_conn *c, const rp_tables *t, model *m,
                  const predict_opts *o, const dataset *d, const feat_query *q,
                  predict_summary *out, rp_err *e);
 

@@ -97,6 +97,15 @@ static void row_text(sb_t *sb, const model *m, int64_t id, double prob,
     sb_putc(sb, '\n');
 }
 
+/* Test hook: RISKPIPE_TEST_PAUSE_BEFORE_COMMIT=SECONDS holds the write
+ * transaction open so a test can kill the connection at that point. */
+static void test_pause(void)
+{
+    const char *v = getenv("RISKPIPE_TEST_PAUSE_BEFORE_COMMIT");
+    if (v && *v)
+        sleep((unsigned)atoi(v));
+}
+
 typedef struct scores {
     size_t n;
     const int64_t *ids;
@@ -143,6 +152,7 @@ static int write_table(db_conn *c, const rp_tables *t, const model *m,
                     target, target);
     if ((rc = db_exec(c, sql, e)))
         goto done;
+    test_pause();
     rc = db_commit(c, e);
 done:
     progress_end(&pg);
@@ -291,25 +301,19 @@ static int get_features(db_conn *c, const rp_tables *t, const model *m,
     return rc;
 }
 
-static int score_and_write(db_conn *c, const rp_tables *t, const model *m,
+static int score_and_write(db_conn *c, const rp_tables *t, model *m,
                            const predict_opts *o, const dataset *d,
                            const feat_query *q, predict_summary *out, rp_err *e)
 {
-    enc_spec enc = m->enc;   /* shallow: only src indices are rebound */
     scores s;
     double *X;
     size_t i;
     int rc;
 
-    enc.cols = xmallocarray((size_t)enc.p + 1, sizeof *enc.cols);
-    memcpy(enc.cols, m->enc.cols, (size_t)enc.p * sizeof *enc.cols);
-    rc = enc_bind(&enc, q, e);
-    if (rc) {
-        free(enc.cols);
+    /* binding only sets the transient column indices of m->enc */
+    if ((rc = enc_bind(&m->enc, q, e)))
         return rc;
-    }
-    X = enc_apply(&enc, d, NULL, d->n, &out->unseen);
-    free(enc.cols);
+    X = enc_apply(&m->enc, d, NULL, d->n, &out->unseen);
     s.n = d->n;
     s.ids = d->ids;
     s.prob = xmallocarray(d->n + 1, sizeof *s.prob);
@@ -328,7 +332,7 @@ static int score_and_write(db_conn *c, const rp_tables *t, const model *m,
     return rc;
 }
 
-int pipe_predict(db_conn *c, const rp_tables *t, const model *m,
+int pipe_predict(db_conn *c, const rp_tables *t, model *m,
                  const predict_opts *o, const dataset *d_in,
                  const feat_query *q_in, predict_summary *out, rp_err *e)
 {
