@@ -76,20 +76,44 @@ typedef struct model {
 
 /* Zeroes m (so model_free is safe on it). */
 void model_init(model *m);
+/* Frees everything m owns and zeroes it; accepts NULL and zeroed models. */
 void model_free(model *m);
 
-/* The JSON text of m, with its checksum.  Caller frees. */
+/*
+ * The JSON text of m (pretty-printed, ending in a newline), with its
+ * checksum.  Caller frees.  NULL when m cannot be written: a string that
+ * is not valid UTF-8, an unknown feature set or column kind, or arrays
+ * that do not match (p != enc.p, missing beta/se/beta_orig).
+ */
 char *model_to_json(const model *m);
 
-/* Parses and validates JSON text; origin names the source in messages
- * (a file path or "model registry row X"). */
+/*
+ * Parses and validates JSON text (need not be NUL-terminated).  origin is
+ * the subject of every message, e.g. "model file \"x.json\"" or "model
+ * registry row 3" (NULL: "model").  *m need not be initialised and its old
+ * contents are not freed; on success the caller owns it (model_free), on
+ * failure it is left zeroed and e says why (RP_EDATA).
+ */
 int model_from_json(const char *text, size_t len, const char *origin,
                     model *m, rp_err *e);
 
-/* Atomic save (temp file + fsync + rename), mode 0644. */
+/*
+ * Atomic save (temp file "<path>.tmp.<pid>" + fsync + rename), mode 0644
+ * less the umask.  On failure (RP_EINTERNAL, strerror in the message) the
+ * file at path is unchanged and no temporary file is left.
+ */
 int model_save(const model *m, const char *path, rp_err *e);
 
-/* Strict load; RP_EDATA with the reason when the file is unusable. */
+/* Strict load; RP_EDATA with the reason when the file is unusable, then
+ * *m is zeroed.  Messages name the file as model file "PATH". */
 int model_load(const char *path, model *m, rp_err *e);
+
+/*
+ * The checksum ("fnv1a64:<16 hex>") that a model file with this text
+ * should carry: computed over the document without its "checksum" member
+ * (docs/model-format.md).  NULL when text is not a JSON object.  Caller
+ * frees.  For tools and tests that rewrite a file on purpose.
+ */
+char *model_json_checksum(const char *text, size_t len);
 
 #endif

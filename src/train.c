@@ -290,6 +290,12 @@ static int register_model(db_conn *c, const rp_tables *t, const model *m,
     char *sql;
     int rc;
 
+    if (!json) {
+        free(tab);
+        free(abspath);
+        return rp_err_set(e, RP_EINTERNAL, "could not serialise the model for the registry");
+    }
+
     snprintf(sc, sizeof sc, "%.17g", m->C);
     snprintf(sauc, sizeof sauc, "%.17g", m->test.roc_auc);
     snprintf(sthr, sizeof sthr, "%.17g", m->threshold);
