@@ -30,7 +30,15 @@ typedef struct gen_summary {
     double seconds;
 } gen_summary;
 
-/* Generates and loads the data in one transaction (all or nothing). */
+/*
+ * Generates and loads the data in one transaction (all or nothing): in
+ * replace mode TRUNCATE + COPY, in append mode COPY after the current
+ * maximum ids; then ANALYZE.  The three tables must exist (schema_init) and
+ * c must not be inside a transaction.  When o->truth_path is set, that file
+ * appears (renamed from a temporary file) only if the data was committed.
+ * Fills *out (may be NULL) on success.  Errors: RP_EUSAGE (bad count),
+ * RP_EDATA (ids would overflow), RP_EDB, RP_EINTERNAL (truth file I/O).
+ */
 int gen_run(db_conn *c, const rp_tables *t, const gen_opts *o,
             gen_summary *out, rp_err *e);
 
