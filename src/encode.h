@@ -55,9 +55,6 @@ typedef struct enc_spec {
     char **ref_sources; /* a text source whose training values were all
                            NULL or rare has no reference and no entry */
     int n_ref;
-    int *ref_src;       /* n_ref: index of ref_sources[k] in the bound
-                           feat_query; allocated by enc_fit / enc_bind, freed
-                           by enc_spec_free, not stored */
 } enc_spec;
 
 /* Fits encoding, imputation and scaling on the rows `rows[0..nrows)` of d
@@ -69,11 +66,13 @@ typedef struct enc_spec {
 int enc_fit(const dataset *d, const feat_query *q, const size_t *rows,
             size_t nrows, int min_count, enc_spec *out, rp_err *e);
 
-/* Resolves each column's source against q (after loading a model): sets
- * every src and miss and (re)allocates ref_src.  RP_EDATA naming the column
- * when q lacks it or has it with the other type (text vs numeric), when q
- * has no numeric column in a missing-value group the model uses, or when
- * the spec itself is malformed (e.g. an sd that is not positive). */
+/* Resolves each column's source against q (after loading a model).  Sets
+ * every column's src and miss and nothing else, and allocates nothing, so
+ * binding a copy of the spec that shares everything but `cols` is safe.
+ * RP_EDATA naming the column when q lacks it or has it with the other type
+ * (text vs numeric), when q has no numeric column in a missing-value group
+ * the model uses, or when the spec itself is malformed (e.g. an sd that is
+ * not positive, a text column's design columns not contiguous). */
 int enc_bind(enc_spec *s, const feat_query *q, rp_err *e);
 
 /*
@@ -82,8 +81,9 @@ int enc_bind(enc_spec *s, const feat_query *q, rp_err *e);
  * nrows.  Caller frees.  *unseen (may be NULL) receives how many text
  * values were not among the training levels (neither the reference nor a
  * kept level, so a level that was rare at training counts too; NULL is
- * missing, not unseen).  s must be bound (enc_fit or enc_bind) to the
- * feat_query that d was loaded with.
+ * missing, not unseen; a text column that kept a single level and had no
+ * "other" has no design column and is not counted).  s must be bound
+ * (enc_fit or enc_bind) to the feat_query that d was loaded with.
  */
 double *enc_apply(const enc_spec *s, const dataset *d, const size_t *rows,
                   size_t nrows, size_t *unseen);
