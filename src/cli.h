@@ -82,6 +82,7 @@ int cmd_train(int argc, char **argv, rp_err *e);
 int cmd_predict(int argc, char **argv, rp_err *e);
 int cmd_run(int argc, char **argv, rp_err *e);
 int cmd_explain(int argc, char **argv, rp_err *e);
+int cmd_models(int argc, char **argv, rp_err *e);
 
 /* Shared by train, predict and run (cmd_train.c, cmd_predict.c). */
 #include "pipeline.h"
@@ -89,7 +90,8 @@ int cmd_explain(int argc, char **argv, rp_err *e);
 enum {
     OPT_MODEL = 1100, OPT_FEATURES, OPT_AS_OF, OPT_LABEL_THR, OPT_TOP_K,
     OPT_MIN_COUNT, OPT_C, OPT_CLASS_WEIGHT, OPT_TEST_FRACTION, OPT_SEED_SPLIT,
-    OPT_THRESHOLD, OPT_NO_REGISTER, OPT_DUMP_MATRIX, OPT_CSV, OPT_NO_DB_WRITE
+    OPT_THRESHOLD, OPT_NO_REGISTER, OPT_DUMP_MATRIX, OPT_CSV, OPT_NO_DB_WRITE,
+    OPT_ACTIVATE, OPT_NO_ACTIVATE
 };
 
 #define CLI_TRAIN_OPTIONS \
@@ -105,7 +107,9 @@ enum {
     {"seed", required_argument, NULL, OPT_SEED_SPLIT}, \
     {"threshold", required_argument, NULL, OPT_THRESHOLD}, \
     {"no-register", no_argument, NULL, OPT_NO_REGISTER}, \
-    {"dump-matrix", required_argument, NULL, OPT_DUMP_MATRIX}
+    {"dump-matrix", required_argument, NULL, OPT_DUMP_MATRIX}, \
+    {"activate", no_argument, NULL, OPT_ACTIVATE}, \
+    {"no-activate", no_argument, NULL, OPT_NO_ACTIVATE}
 
 #define CLI_PREDICT_OPTIONS \
     {"csv", required_argument, NULL, OPT_CSV}, \

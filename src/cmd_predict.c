@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "registry.h"
 #include "util/log.h"
 
 const char cli_predict_help[] =
@@ -41,11 +42,26 @@ static void report(const predict_opts *po, const predict_summary *s, const rp_ta
         log_info("predictions written to %s", po->csv_path);
 }
 
+/* Without --model: the registry's active model, else riskpipe-model.json. */
+static int default_model(db_conn *c, const rp_tables *t, model *m, rp_err *e)
+{
+    int has = reg_has_active(c, t, e);
+
+    if (has < 0)
+        return e->code;
+    if (has) {
+        log_verbose("using the registry's active model");
+        return reg_load(c, t, NULL, m, e);
+    }
+    return model_load("riskpipe-model.json", m, e);
+}
+
 static const char predict_usage[] =
     "Usage: riskpipe predict [--model PATH] [OPTIONS]\n\n"
     "Score every customer with a saved model and replace the predictions\n"
     "table and CSV atomically (all rows or none).\n\n"
-    "      --model PATH            model file (default riskpipe-model.json)\n"
+    "      --model PATH            model file (default: the registry's active model,\n"
+    "                              else riskpipe-model.json)\n"
     "      --as-of DATE            feature date (default: latest transaction_date)\n";
 
 int cmd_predict(int argc, char **argv, rp_err *e)
@@ -56,7 +72,7 @@ int cmd_predict(int argc, char **argv, rp_err *e)
         {"as-of", required_argument, NULL, OPT_AS_OF},
         {0, 0, 0, 0}};
     predict_opts po = {"predictions.csv", NULL, 0, "predict"};
-    const char *model_path = "riskpipe-model.json";
+    const char *model_path = NULL;
     predict_summary sum;
     cli_ctx ctx;
     db_conn *c = NULL;
@@ -85,13 +101,16 @@ int cmd_predict(int argc, char **argv, rp_err *e)
     }
     if ((rc = cli_no_args(e, "predict", argc, argv)))
         return rc;
-    if ((rc = model_load(model_path, &m, e)))
+    model_init(&m);
+    if (model_path && (rc = model_load(model_path, &m, e)))
         return rc;
     rc = cli_connect(&ctx, &c, e);
     if (!rc)
         rc = schema_check_inputs(c, &ctx.tables, e);
     if (!rc)
         rc = schema_init_own(c, &ctx.tables, e);
+    if (!rc && !model_path)
+        rc = default_model(c, &ctx.tables, &m, e);
     if (!rc)
         rc = pipe_predict(c, &ctx.tables, &m, &po, NULL, NULL, &sum, e);
     if (!rc)
@@ -120,6 +139,7 @@ int cmd_run(int argc, char **argv, rp_err *e)
     model m;
     int opt, rc;
 
+    to.activate = 1;
     cli_ctx_init(&ctx);
     optind = 1;
     while ((opt = getopt_long(argc, argv, "qvh", opts, NULL)) != -1) {

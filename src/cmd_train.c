@@ -27,7 +27,9 @@ const char cli_train_help[] =
     "      --seed S                seed of the stratified split (default 42)\n"
     "      --threshold X           fix the decision threshold (default: the one\n"
     "                              that maximises F1 on the held-out split)\n"
-    "      --no-register           do not add the model to riskpipe_models\n";
+    "      --no-register           do not add the model to riskpipe_models\n"
+    "      --activate              make it the active model (default for run)\n"
+    "      --no-activate           do not (default for train)\n";
 
 int cli_check_date(const char *opt, const char *arg, rp_err *e)
 {
@@ -91,6 +93,8 @@ int cli_train_option(train_opts *o, int opt, const char *arg, rp_err *e)
         break;
     case OPT_NO_REGISTER: o->no_register = 1; break;
     case OPT_DUMP_MATRIX: o->dump_matrix = arg; break;
+    case OPT_ACTIVATE: o->activate = 1; break;
+    case OPT_NO_ACTIVATE: o->activate = 0; break;
     default: return 0;
     }
     return rc ? -rc : 1;

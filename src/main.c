@@ -25,7 +25,8 @@ static const command commands[] = {
     {"train", cmd_train, "build features, fit and evaluate a model, save it"},
     {"predict", cmd_predict, "score every customer; write the predictions table and CSV"},
     {"run", cmd_run, "train then predict: the whole pipeline"},
-    {"explain", cmd_explain, "the model's coefficient table; one customer's reasons"},
+    {"explain", cmd_explain, "a model's evaluation and coefficient table"},
+    {"models", cmd_models, "the model registry: list, show, activate, export"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

@@ -33,6 +33,7 @@ typedef struct train_opts {
     double threshold;         /* NAN: choose by F1 on the test split */
     const char *model_path;   /* where to save the model file */
     int no_register;          /* 1: skip the riskpipe_models row */
+    int activate;             /* 1: make it the registry's active model */
     const char *dump_matrix;  /* testing aid: write the final standardised
                                  matrix and labels as CSV */
 } train_opts;

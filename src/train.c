@@ -26,6 +26,7 @@
 #include "encode.h"
 #include "logreg.h"
 #include "metrics.h"
+#include "registry.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/rng.h"
@@ -280,49 +281,6 @@ static int dump_matrix(const char *path, const double *X, const double *y,
     return RP_OK;
 }
 
-static int register_model(db_conn *c, const rp_tables *t, const model *m,
-                          const char *path, rp_err *e)
-{
-    char *json = model_to_json(m), *tab = schema_qualify(c, t, "riskpipe_models");
-    char sc[32], sauc[32], sthr[32], sn[32], sev[32];
-    char *abspath = realpath(path, NULL);
-    const char *params[11];
-    char *sql;
-    int rc;
-
-    if (!json) {
-        free(tab);
-        free(abspath);
-        return rp_err_set(e, RP_EINTERNAL, "could not serialise the model for the registry");
-    }
-
-    snprintf(sc, sizeof sc, "%.17g", m->C);
-    snprintf(sauc, sizeof sauc, "%.17g", m->test.roc_auc);
-    snprintf(sthr, sizeof sthr, "%.17g", m->threshold);
-    snprintf(sn, sizeof sn, "%ld", m->n_labelled);
-    snprintf(sev, sizeof sev, "%ld", m->n_events);
-    params[0] = m->model_id;
-    params[1] = m->created_at;
-    params[2] = m->feat.as_of;
-    params[3] = feat_set_name(m->feat.set);
-    params[4] = sn;
-    params[5] = sev;
-    params[6] = isinf(m->C) ? NULL : sc;
-    params[7] = isnan(m->test.roc_auc) ? NULL : sauc;
-    params[8] = sthr;
-    params[9] = abspath ? abspath : path;
-    params[10] = json;
-    sql = xasprintf("INSERT INTO %s (model_id, created_at, as_of, feature_set, n_train, "
-                    "n_events, c, test_auc, threshold, file_path, model_json) VALUES "
-                    "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)", tab);
-    rc = db_exec_params(c, sql, 11, params, e);
-    free(sql);
-    free(tab);
-    free(json);
-    free(abspath);
-    return rc;
-}
-
 /* Loads the data: as-of date, categories, feature query, rows. */
 static int load_features(db_conn *c, const rp_tables *t, const train_opts *o,
                          model *m, dataset *d, feat_query *q, rp_err *e)
@@ -433,7 +391,9 @@ int pipe_train(db_conn *c, const rp_tables *t, const train_opts *o,
     make_id(m);
     if ((rc = model_save(m, o->model_path, e)))
         goto fail;
-    if (!o->no_register && (rc = register_model(c, t, m, o->model_path, e)))
+    if (!o->no_register && (rc = reg_add(c, t, m, o->model_path, e)))
+        goto fail;
+    if (!o->no_register && o->activate && (rc = reg_activate(c, t, m->model_id, e)))
         goto fail;
     if (d_out && q_out) {
         *d_out = d;

@@ -10,7 +10,7 @@ expect_exit 0 "--help exits 0" --help
 grep -q "Exit status" "$OUT" && ok "--help documents exit codes" || not_ok "--help documents exit codes"
 expect_exit 1 "no command is a usage error"
 
-for cmd in db init generate train predict run explain; do
+for cmd in db init generate train predict run explain models; do
     expect_exit 0 "$cmd --help exits 0" $cmd --help
     grep -q "Usage: riskpipe $cmd" "$OUT" && ok "$cmd --help shows its usage" \
         || not_ok "$cmd --help shows its usage" "$(head -3 "$OUT")"
