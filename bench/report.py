@@ -20,11 +20,14 @@ import sys
 CONTENDERS = [
     # (key, label, is_floor)
     ("riskpipe", "`riskpipe run`", False),
+    ("riskpipe_sql", "`riskpipe run --features-path sql`", False),
     ("classic", "classic script (JOIN fan-out, row INSERTs)", False),
     ("wellwritten", "well-written Python (SQL aggregates, COPY)", False),
     ("floor_features", "floor (a): riskpipe's feature query → /dev/null", True),
     ("floor_count", "floor (b): `SELECT count(*) FROM transactions`", True),
     ("floor_rawcopy", "floor (c): binary COPY of raw transaction columns → /dev/null", True),
+    ("floor_rawcopy2", "floor (c′): the raw columns as riskpipe's client path reads them (NUMERIC), "
+     "two connections over the two halves of the customers", True),
     ("floor_pred_out", "floor (d, out): `COPY predictions TO STDOUT` → /dev/null", True),
     ("floor_pred_in", "floor (d, in): COPY the predictions into an empty table", True),
 ]

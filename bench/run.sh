@@ -22,7 +22,8 @@
 #
 # It runs its own PostgreSQL (riskpipe's embedded cluster, in a temporary
 # folder under /var/tmp) with fixed settings, stopped and removed at exit.
-# Environment: RUNS (default 3); BENCH_RESULTS (default bench/RESULTS.md;
+# Environment: RUNS (default 3); BENCH_RISKPIPE (the binary to measure,
+# default ./riskpipe); BENCH_RESULTS (default bench/RESULTS.md;
 # "-" appends nowhere); BENCH_KEEP=1 keeps the temporary folder (logs,
 # cluster) for inspection.  Never part of `make test`: timings are reported,
 # not asserted.
@@ -37,7 +38,7 @@ PY=/usr/bin/python3
 # riskpipe's embedded default, and all of it is recorded in the results.
 PG_OPTS="-c shared_buffers=2GB -c work_mem=256MB -c max_parallel_workers_per_gather=2"
 PY_PKGS=(python3-pandas python3-sklearn python3-psycopg2 python3-sqlalchemy)
-CLASSIC_KIB_PER_ROW=1   # measured: 3,091,316 KiB peak for 3,068,729 joined rows
+CLASSIC_KIB_PER_CUSTOMER=4   # an upper bound: its aggregated JOIN holds one row per customer
 
 die() { echo "bench: error: $*" >&2; exit 1; }
 log() { echo "bench: $*" >&2; }
@@ -47,7 +48,8 @@ for n in "${scales[@]}"; do
     [[ $n =~ ^[1-9][0-9]*$ ]] || die "scale \"$n\" is not a positive number of customers"
 done
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "RUNS=\"$RUNS\" is not a positive number"
-[ -x "$ROOT/riskpipe" ] || die "$ROOT/riskpipe not found: run make first"
+RP_SRC=${BENCH_RISKPIPE:-$ROOT/riskpipe}
+[ -x "$RP_SRC" ] || die "$RP_SRC not found: run make first"
 command -v psql >/dev/null || die "psql not found (Debian package postgresql-client-15)"
 [ -x "$PY" ] || die "$PY not found: the report is computed with Python (Debian package python3)"
 
@@ -84,7 +86,7 @@ chmod 755 "$TMP"
 export RISKPIPE_HOME=$TMP/pg
 # A private copy of the binary: others may rebuild ./riskpipe during a long run.
 RP=$TMP/riskpipe
-cp "$ROOT/riskpipe" "$RP"
+cp "$RP_SRC" "$RP"
 server_up=0
 child=""   # the /usr/bin/time of the measurement in progress
 
@@ -230,31 +232,34 @@ for n in "${scales[@]}"; do
 
     echo "scale_$n=$counts $gen_secs $warm" >>"$meta"
 
-    # The classic script holds its whole JOIN in Python objects: about
-    # CLASSIC_KIB_PER_ROW per (account, transaction) row (3.0 GiB for the
-    # 3.07M rows of 100k customers).  Where that cannot fit, skip it with a
-    # note rather than let the kernel's OOM killer end the benchmark.
+    # The classic script's fan-out JOIN is grouped in SQL (bench/classic.py),
+    # so pandas holds one row per customer: a few KiB each with the
+    # interpreter.  Where even that cannot fit, skip it with a note rather
+    # than let the kernel's OOM killer end the benchmark.
     run_classic=""
     [ -n "$py_note" ] || run_classic=1
     if [ -n "$run_classic" ]; then
-        joined=$(sql -c 'SELECT coalesce(sum(a.n * t.n), 0) FROM customers c
-            JOIN (SELECT customer_id, count(*) AS n FROM accounts GROUP BY 1) a USING (customer_id)
-            JOIN (SELECT customer_id, count(*) AS n FROM transactions GROUP BY 1) t USING (customer_id)')
-        need_kib=$(( joined * CLASSIC_KIB_PER_ROW + 262144 ))
+        need_kib=$(( n * CLASSIC_KIB_PER_CUSTOMER + 262144 ))
         avail_kib=$(awk '/^MemAvailable:/ {print $2}' /proc/meminfo)
         if [ $(( need_kib * 10 )) -gt $(( avail_kib * 8 )) ]; then
             run_classic=""
-            note="classic script skipped: its JOIN returns $joined rows, about $(( need_kib / 1048576 )) GiB in pandas, more than 80% of the $(( avail_kib / 1048576 )) GiB available"
+            note="classic script skipped: about $(( need_kib / 1048576 )) GiB for $n customers, more than 80% of the $(( avail_kib / 1048576 )) GiB available"
             log "$note"
             echo "note_$n=$note" >>"$meta"
         fi
     fi
     P=(psql -X -q -v ON_ERROR_STOP=1 -d "$URL")
+    mid_id=$(sql -c 'SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY customer_id) FROM customers')
     for run in $(seq 1 "$RUNS"); do
         log "$n customers, round $run of $RUNS"
         measure "$n" riskpipe "$run" /dev/null log \
             "$RP" -v run --db "$URL" --model "$TMP/model.json" --csv "$TMP/riskpipe.csv"
         expect_auc "$n-riskpipe-$run"
+        # the same job with the features computed by the feature query
+        measure "$n" riskpipe_sql "$run" /dev/null log \
+            "$RP" -v run --db "$URL" --model "$TMP/model.json" --csv "$TMP/riskpipe.csv" \
+            --features-path sql
+        expect_auc "$n-riskpipe_sql-$run"
         if [ -z "$py_note" ]; then
             if [ -n "$run_classic" ]; then
                 measure "$n" classic "$run" /dev/null log \
@@ -273,6 +278,15 @@ for n in "${scales[@]}"; do
         measure "$n" floor_rawcopy "$run" /dev/null /dev/null \
             "${P[@]}" -c 'COPY (SELECT customer_id, amount::float8, transaction_date, category
                                FROM transactions) TO STDOUT (FORMAT binary)'
+        # (c) as riskpipe's client-side path reads it: NUMERIC amounts as
+        # they are, two connections over the two halves of the customers
+        measure "$n" floor_rawcopy2 "$run" /dev/null /dev/null bash -c "
+            ${P[*]@Q} -c 'COPY (SELECT customer_id, amount::numeric, transaction_date,
+                category::text FROM transactions WHERE customer_id < $mid_id) TO STDOUT (FORMAT binary)' &
+            ${P[*]@Q} -c 'COPY (SELECT customer_id, amount::numeric, transaction_date,
+                category::text FROM transactions WHERE customer_id >= $mid_id) TO STDOUT (FORMAT binary)' ||
+                exit 1
+            wait \$!"
         measure "$n" floor_pred_out "$run" /dev/null /dev/null \
             "${P[@]}" -c 'COPY predictions TO STDOUT'
         # Into a table emptied in the same transaction, as riskpipe's own swap

@@ -8,7 +8,9 @@ pkgs=(gcc make pkg-config libc6-dev
       libpq-dev postgresql-15 postgresql-contrib
       libopenblas-dev liblapacke-dev libjansson-dev libcmocka-dev)
 if [ "${RISKPIPE_DEPS_TEST:-0}" = 1 ]; then
-    pkgs+=(python3 python3-numpy python3-sklearn python3-statsmodels valgrind)
+    pkgs+=(python3 python3-numpy python3-sklearn python3-statsmodels python3-pil valgrind chromium)
+    # make fuzz: clang with libFuzzer and the sanitizer runtimes (issue 6)
+    pkgs+=(clang-14 libclang-rt-14-dev)
 fi
 
 missing=()

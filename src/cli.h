@@ -83,6 +83,10 @@ int cmd_predict(int argc, char **argv, rp_err *e);
 int cmd_run(int argc, char **argv, rp_err *e);
 int cmd_explain(int argc, char **argv, rp_err *e);
 int cmd_models(int argc, char **argv, rp_err *e);
+int cmd_export_sql(int argc, char **argv, rp_err *e);
+int cmd_load(int argc, char **argv, rp_err *e);
+int cmd_drift(int argc, char **argv, rp_err *e);
+int cmd_report(int argc, char **argv, rp_err *e);
 
 /* Shared by train, predict and run (cmd_train.c, cmd_predict.c). */
 #include "pipeline.h"
@@ -91,7 +95,12 @@ enum {
     OPT_MODEL = 1100, OPT_FEATURES, OPT_AS_OF, OPT_LABEL_THR, OPT_TOP_K,
     OPT_MIN_COUNT, OPT_C, OPT_CLASS_WEIGHT, OPT_TEST_FRACTION, OPT_SEED_SPLIT,
     OPT_THRESHOLD, OPT_NO_REGISTER, OPT_DUMP_MATRIX, OPT_CSV, OPT_NO_DB_WRITE,
-    OPT_ACTIVATE, OPT_NO_ACTIVATE
+    OPT_ACTIVATE, OPT_NO_ACTIVATE,
+    OPT_EXPLAIN = 1180, OPT_IN_DATABASE, OPT_FUNCTION,  /* issue 8 */
+    OPT_CUSTOMER = 1140, OPT_COEFS, OPT_JSON,           /* explain, report */
+    OPT_CV = 1160, OPT_THR_POLICY, OPT_WEIGHT_COL, OPT_DUMP_CV, /* issue 4 */
+    OPT_FROM_CSV = 1220,                                /* issue 7 */
+    OPT_FEATURES_PATH = 1200, OPT_FEATURE_CONNS, OPT_DUMP_FEATURES /* issue 5 */
 };
 
 #define CLI_TRAIN_OPTIONS \
@@ -109,7 +118,18 @@ enum {
     {"no-register", no_argument, NULL, OPT_NO_REGISTER}, \
     {"dump-matrix", required_argument, NULL, OPT_DUMP_MATRIX}, \
     {"activate", no_argument, NULL, OPT_ACTIVATE}, \
-    {"no-activate", no_argument, NULL, OPT_NO_ACTIVATE}
+    {"no-activate", no_argument, NULL, OPT_NO_ACTIVATE}, \
+    {"cv", required_argument, NULL, OPT_CV}, \
+    {"threshold-policy", required_argument, NULL, OPT_THR_POLICY}, \
+    {"weight-column", required_argument, NULL, OPT_WEIGHT_COL}, \
+    {"dump-cv", required_argument, NULL, OPT_DUMP_CV}, \
+    CLI_FEATURE_PATH_OPTIONS, \
+    {"dump-features", required_argument, NULL, OPT_DUMP_FEATURES}
+
+/* Where the features are computed (fastfeat.h); train, predict and run. */
+#define CLI_FEATURE_PATH_OPTIONS \
+    {"features-path", required_argument, NULL, OPT_FEATURES_PATH}, \
+    {"feature-connections", required_argument, NULL, OPT_FEATURE_CONNS}
 
 #define CLI_PREDICT_OPTIONS \
     {"csv", required_argument, NULL, OPT_CSV}, \
@@ -121,6 +141,9 @@ extern const char cli_predict_help[];
 /* 1 handled, 0 not a train option, < 0 error (set in e; return -rc). */
 int cli_train_option(train_opts *o, int opt, const char *arg, rp_err *e);
 int cli_predict_option(predict_opts *o, int opt, const char *arg, rp_err *e);
+/* --features-path and --feature-connections: same convention. */
+int cli_features_option(ff_opts *o, int opt, const char *arg, rp_err *e);
+extern const char cli_features_help[];
 int cli_check_date(const char *opt, const char *arg, rp_err *e);
 
 /* Prints the training summary (metrics, coefficients) on stdout. */

@@ -80,9 +80,9 @@ int cli_parse_long(const char *opt, const char *arg, long lo, long hi,
     errno = 0;
     v = strtol(arg, &end, 10);
     if (errno || end == arg || *end != '\0')
-        return rp_err_set(e, RP_EUSAGE, "invalid value \"%s\" for %s: not an integer", arg, opt);
+        return rp_err_set(e, RP_EUSAGE, "invalid value \"%.200s\" for %s: not an integer", arg, opt);
     if (v < lo || v > hi)
-        return rp_err_set(e, RP_EUSAGE, "invalid value \"%s\" for %s: must be between %ld and %ld",
+        return rp_err_set(e, RP_EUSAGE, "invalid value \"%.200s\" for %s: must be between %ld and %ld",
                           arg, opt, lo, hi);
     *out = v;
     return RP_OK;
@@ -97,9 +97,9 @@ int cli_parse_double(const char *opt, const char *arg, double lo, double hi,
     errno = 0;
     v = strtod(arg, &end);
     if (errno || end == arg || *end != '\0' || isnan(v))
-        return rp_err_set(e, RP_EUSAGE, "invalid value \"%s\" for %s: not a number", arg, opt);
+        return rp_err_set(e, RP_EUSAGE, "invalid value \"%.200s\" for %s: not a number", arg, opt);
     if (v < lo || v > hi)
-        return rp_err_set(e, RP_EUSAGE, "invalid value \"%s\" for %s: must be between %g and %g",
+        return rp_err_set(e, RP_EUSAGE, "invalid value \"%.200s\" for %s: must be between %g and %g",
                           arg, opt, lo, hi);
     *out = v;
     return RP_OK;

@@ -12,8 +12,10 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util/log.h"
 #include "util/mem.h"
@@ -120,6 +122,23 @@ static int parse_num(dataset *d, const char *f, double *out)
     return 0;
 }
 
+/* Test hook: RISKPIPE_TEST_PAUSE_AFTER_ROWS=N sleeps 3 seconds after the
+ * Nth feature row (either feature path: both push rows here), so that a
+ * test can kill the connection or signal riskpipe in the middle of the
+ * feature read (tests/integration/faults.sh).  A signal cuts the sleep. */
+static void test_pause_rows(size_t n)
+{
+    static long at = -1;
+    const char *v;
+
+    if (at == -1) {
+        v = getenv("RISKPIPE_TEST_PAUSE_AFTER_ROWS");
+        at = v && *v ? atol(v) : 0;
+    }
+    if (at > 0 && n == (size_t)at)
+        sleep(3);
+}
+
 int ds_push_row(dataset *d, const feat_query *q, int nfields, char **fields,
                 rp_err *e)
 {
@@ -131,14 +150,18 @@ int ds_push_row(dataset *d, const feat_query *q, int nfields, char **fields,
     if (nfields != q->ncols + 2)
         return rp_err_set(e, RP_EINTERNAL, "feature query returned %d columns, expected %d",
                           nfields, q->ncols + 2);
-    if (!fields[0])
-        return rp_err_set(e, RP_EDATA, "a customer has a NULL customer_id");
+    /* callers prefix the customers table's name (inputs_load) */
+    if (!fields[0]) {
+        rp_err_set(e, RP_EDATA, "a row has a NULL customer_id");
+        rp_err_hint(e, "give the table a primary key on customer_id, or remove the row");
+        return RP_EDATA;
+    }
     errno = 0;
     id = strtoll(fields[0], &end, 10);
     if (errno || *end)
         return rp_err_set(e, RP_EDATA, "customer_id \"%s\" is not an integer", fields[0]);
     if (i > 0 && id <= d->ids[i - 1]) {
-        rp_err_set(e, RP_EDATA, "customer_id %lld appears more than once in the customers table", id);
+        rp_err_set(e, RP_EDATA, "customer_id %lld appears more than once", id);
         rp_err_hint(e, "give the table a primary key on customer_id, or remove the duplicates");
         return RP_EDATA;
     }
@@ -156,6 +179,7 @@ int ds_push_row(dataset *d, const feat_query *q, int nfields, char **fields,
         }
     }
     d->n++;
+    test_pause_rows(d->n);
     return RP_OK;
 }
 
@@ -223,4 +247,47 @@ void ds_free(dataset *d)
     free(d->ids);
     free(d->label);
     memset(d, 0, sizeof *d);
+}
+
+/* One value of column j in row i, as ds_dump prints it. */
+static void dump_value(FILE *f, const dataset *d, const feat_query *q, int j, size_t i)
+{
+    if (!q->cols[j].categorical) {
+        if (isnan(d->num[j][i]))
+            fputs("\t\\N", f);
+        else
+            fprintf(f, "\t%.17g", d->num[j][i]);
+        return;
+    }
+    if (d->code[j][i] < 0)
+        fputs("\t\\N", f);
+    else
+        fprintf(f, "\t%s", d->levels[j][d->code[j][i]]);
+}
+
+int ds_dump(const dataset *d, const feat_query *q, const char *path, rp_err *e)
+{
+    FILE *f = fopen(path, "w");
+    size_t i;
+    int j;
+
+    if (!f)
+        return rp_err_set(e, RP_EINTERNAL, "could not write \"%s\"", path);
+    fputs("customer_id\tlabel", f);
+    for (j = 0; j < q->ncols; j++)
+        fprintf(f, "\t%s", q->cols[j].name);
+    fputc('\n', f);
+    for (i = 0; i < d->n; i++) {
+        fprintf(f, "%lld\t", (long long)d->ids[i]);
+        if (isnan(d->label[i]))
+            fputs("\\N", f);
+        else
+            fprintf(f, "%.0f", d->label[i]);
+        for (j = 0; j < q->ncols; j++)
+            dump_value(f, d, q, j, i);
+        fputc('\n', f);
+    }
+    if (fclose(f))
+        return rp_err_set(e, RP_EINTERNAL, "could not write \"%s\"", path);
+    return RP_OK;
 }

@@ -45,4 +45,11 @@ int ds_push_row(dataset *d, const feat_query *q, int nfields, char **fields,
 
 void ds_free(dataset *d);
 
+/* Testing aid (--dump-features): every row as text, one line per customer:
+ * id, label, then each column (numbers with %.17g, so two datasets print
+ * the same bytes exactly when they hold the same doubles; text levels as
+ * they are; \N for missing).  Comparing two dumps with cmp proves two
+ * feature paths identical. */
+int ds_dump(const dataset *d, const feat_query *q, const char *path, rp_err *e);
+
 #endif

@@ -64,7 +64,11 @@ int db_query_value(db_conn *c, const char *sql, int nparams,
 
 /* Quoting through PQescapeIdentifier / PQescapeLiteral.  Caller frees.
  * Never returns NULL (aborts on out-of-memory; on an encoding error returns
- * a quoted empty string, which PostgreSQL then rejects). */
+ * a quoted empty string, which PostgreSQL then rejects).  c may be NULL
+ * (SQL written for a server riskpipe does not talk to, e.g. export-sql):
+ * then standard SQL quoting, with a backslash in a literal written as
+ * chr(92) outside the quotes (db.c says why); such a "literal" is a text
+ * expression, valid wherever the callers put one. */
 char *db_quote_ident(db_conn *c, const char *name);
 char *db_quote_literal(db_conn *c, const char *value);
 
@@ -79,6 +83,39 @@ typedef int (*db_row_fn)(void *ctx, int nfields, char **fields, rp_err *e);
 int db_copy_out(db_conn *c, const char *copy_sql, db_row_fn on_row,
                 void *ctx, rp_err *e);
 
+/* The parser db_copy_out uses, exposed for the fuzzer (tests/fuzz): splits
+ * one text-format row (no trailing newline) at tabs and de-escapes each
+ * field in place; \N gives NULL.  *fields (capacity *cap) grows as needed
+ * and the caller frees it.  Returns the number of fields (>= 1). */
+int db_copy_split_row(char *row, char ***fields, int *cap);
+
+/*
+ * COPY ... TO STDOUT (FORMAT binary): on_row gets each row's fields as
+ * raw bytes in the server's binary send format (val[i] NULL and len[i] -1
+ * for SQL NULL), valid only during the call.  As with db_copy_out, a
+ * non-zero return stops the copy and is returned.  Malformed framing is
+ * RP_EINTERNAL.
+ */
+typedef int (*db_bin_row_fn)(void *ctx, int nfields, const char *const *val,
+                             const int *len, rp_err *e);
+int db_copy_out_binary(db_conn *c, const char *copy_sql, db_bin_row_fn on_row,
+                       void *ctx, rp_err *e);
+
+/* The parser db_copy_out_binary uses, over CopyData messages already
+ * received (msgs[k]: lens[k] bytes, in order), for the fuzzer
+ * (tests/fuzz).  RP_OK after the trailer, on_row's code, or RP_EINTERNAL
+ * when the data are malformed or end before the trailer. */
+int db_copy_binary_parse(const char *const *msgs, const long *lens, int nmsgs,
+                         db_bin_row_fn on_row, void *ctx, rp_err *e);
+
+/* A new connection to the same server and database with the same options
+ * and session settings as c (for a worker thread: a db_conn must be used
+ * by one thread at a time).  NULL on failure. */
+db_conn *db_connect_like(const db_conn *c, rp_err *e);
+
+/* 1 when c is inside a transaction block (or a failed one). */
+int db_in_transaction(const db_conn *c);
+
 /* COPY ... FROM STDIN: begin, put any number of buffers, end.  On error,
  * db_copy_in_end(c, 1, e) aborts the copy. */
 int db_copy_in_begin(db_conn *c, const char *copy_sql, rp_err *e);
@@ -90,7 +127,14 @@ int db_copy_in_end(db_conn *c, int abort_copy, rp_err *e);
 struct sb_t;
 void db_copy_escape(struct sb_t *sb, const char *s);
 
-/* Transactions. */
+/* Sends a cancel request for the query running on every open connection
+ * (PQcancel).  Async-signal-safe: main.c's SIGINT/SIGTERM handler calls
+ * it, so that a long query stops at once and the normal error path runs
+ * (see rp_interrupt in util/err.h). */
+void db_cancel_all(void);
+
+/* Transactions.  db_commit refuses to commit after a stop signal
+ * (rp_err_interrupted): the caller's error path rolls back. */
 int db_begin(db_conn *c, rp_err *e);
 int db_commit(db_conn *c, rp_err *e);
 void db_rollback(db_conn *c);   /* best effort, never fails */

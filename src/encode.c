@@ -648,10 +648,12 @@ static int fit_check(const dataset *d, const feat_query *q,
                           "query %d", d->ncols, q->ncols);
     for (int j = 0; j < q->ncols; j++) {
         const feat_col *c = &q->cols[j];
+        /* a text column that is NULL in every row has no levels at all
+         * (levels[j] stays NULL): valid, it encodes as "other" */
         int ok = c->name && (c->categorical
                              ? d->code && d->code[j] && d->levels &&
-                               d->levels[j] && d->nlevels &&
-                               d->nlevels[j] >= 0
+                               d->nlevels && d->nlevels[j] >= 0 &&
+                               (d->levels[j] || d->nlevels[j] == 0)
                              : d->num && d->num[j] != NULL);
         if (!ok)
             return rp_err_set(e, RP_EINTERNAL, "dataset column %d does not "

@@ -26,7 +26,14 @@ typedef struct feat_spec {
     double label_threshold;  /* high_risk = max(risk_score) > threshold */
     int n_cats;              /* transaction categories with their own */
     char **cats;             /* count and sum features (top-K at training) */
+    const char *weight_column; /* training only: a customers column the
+                                  query also returns, last, as
+                                  FEAT_WEIGHT_COL (float8); NULL = none.
+                                  Borrowed, never freed, not stored in
+                                  the model's features section */
 } feat_spec;
+
+#define FEAT_WEIGHT_COL "sample_weight"
 
 /* One output column of the feature query (after customer_id and label). */
 typedef struct feat_col {
@@ -53,9 +60,31 @@ int feat_default_as_of(db_conn *c, const rp_tables *t, char out[16], rp_err *e);
 int feat_learn_categories(db_conn *c, const rp_tables *t, feat_spec *spec,
                           int k, rp_err *e);
 
+/* feat_default_as_of into spec->as_of and feat_learn_categories, from one
+ * scan of the transactions instead of two (what train does by default). */
+int feat_learn_as_of_categories(db_conn *c, const rp_tables *t, feat_spec *spec,
+                                int k, rp_err *e);
+
 /* Builds the feature query for spec.  Free with feat_query_free. */
 int feat_build(db_conn *c, const rp_tables *t, const feat_spec *spec,
                feat_query *out, rp_err *e);
+
+/*
+ * feat_build with two choices, for SQL that runs inside the database
+ * (sqlscore.c): asof_sql, when not NULL, is an SQL expression of type date
+ * used in place of spec->as_of (e.g. "$1", a function's parameter; the
+ * caller vouches for it: it is pasted, not quoted); ordered = 0 leaves out
+ * the final ORDER BY customer_id, which an INSERT ... SELECT does not need
+ * and which would sort every feature row.  c may be NULL (db_quote_*).
+ */
+int feat_build_ex(db_conn *c, const rp_tables *t, const feat_spec *spec,
+                  const char *asof_sql, int ordered, feat_query *out,
+                  rp_err *e);
+
+/* The column name the query gives category idx's (0-based, as in
+ * spec->cats) feature `what` ("count" or "sum"), e.g. "cat_food_1_sum".
+ * Caller frees.  fastfeat.c finds the columns it fills by these names. */
+char *feat_cat_col_name(const char *cat, int idx, const char *what);
 
 void feat_query_free(feat_query *q);
 void feat_spec_free(feat_spec *s);   /* frees cats */

@@ -110,6 +110,7 @@ typedef struct lr_work {
     const double *X, *y, *w;
     size_t n, p, q;
     double inv_c;      /* 1/C, 0 for no penalty */
+    const char *const *names; /* lr_params.names: p names or NULL */
     double W, W1;      /* sum of weights, of weights with y = 1 */
     double tol;
     double *theta, *g, *delta, *hdiag; /* q each */
@@ -127,6 +128,7 @@ lr_params lr_params_default(void)
     par.C = 1.0;
     par.max_iter = 100;
     par.tol = 1e-10;
+    par.names = NULL;
     return par;
 }
 
@@ -248,6 +250,7 @@ static void work_init(lr_work *wk, const double *X, size_t n, size_t p,
     /* C <= 0 is documented as "no penalty", like C = +Inf. */
     wk->inv_c = (par->C > 0 && isfinite(par->C)) ? 1.0 / par->C : 0.0;
     wk->tol = par->tol;
+    wk->names = par->names;
     wk->theta = xcalloc(q, sizeof(double));
     wk->g = xcalloc(q, sizeof(double));
     wk->delta = xcalloc(q, sizeof(double));
@@ -539,6 +542,17 @@ static int quasi_separated(const lr_work *wk, int it, size_t *col)
     return flattest_direction(wk, col) < LR_SEP_RATIO;
 }
 
+/* "column j" for messages, with the column's name when the caller gave
+ * names: "column 3 ("age")".  Truncated to fit buf. */
+static const char *col_desc(const lr_work *wk, size_t j, char *buf, size_t size)
+{
+    if (wk->names && wk->names[j])
+        snprintf(buf, size, "column %zu (\"%.200s\")", j, wk->names[j]);
+    else
+        snprintf(buf, size, "column %zu", j);
+    return buf;
+}
+
 static int err_separable(const lr_work *wk, int it, int complete, size_t col,
                          rp_err *e)
 {
@@ -550,9 +564,9 @@ static int err_separable(const lr_work *wk, int it, int complete, size_t col,
                       "lowers the loss without end: no finite "
                       "maximum-likelihood estimate exists", it, wk->n);
     } else {
-        char where[64] = "the intercept";
+        char where[256] = "the intercept";
         if (col > 0)
-            snprintf(where, sizeof where, "column %zu", col - 1);
+            col_desc(wk, col - 1, where, sizeof where);
         rp_err_set(e, RP_EDATA, "the classes are perfectly separable on part "
                    "of the data (quasi-separation, mostly along %s): the "
                    "unpenalised coefficients diverge", where);
@@ -582,18 +596,20 @@ static int column_is_constant(const lr_work *wk, size_t j)
 static int err_rank(const lr_work *wk, size_t k, rp_err *e)
 {
     size_t j = k - 1;
+    char col[256];
 
+    col_desc(wk, j, col, sizeof col);
     if (column_is_constant(wk, j) && wk->X[j * wk->n] == 0)
-        rp_err_set(e, RP_EDATA, "the Hessian is singular: column %zu of the "
-                   "feature matrix is all zeros", j);
+        rp_err_set(e, RP_EDATA, "the Hessian is singular: %s of the "
+                   "feature matrix is all zeros", col);
     else if (column_is_constant(wk, j))
-        rp_err_set(e, RP_EDATA, "the Hessian is singular: column %zu of the "
+        rp_err_set(e, RP_EDATA, "the Hessian is singular: %s of the "
                    "feature matrix is constant (\"%g\"), so it duplicates "
-                   "the intercept", j, wk->X[j * wk->n]);
+                   "the intercept", col, wk->X[j * wk->n]);
     else
-        rp_err_set(e, RP_EDATA, "the Hessian is singular: column %zu of the "
+        rp_err_set(e, RP_EDATA, "the Hessian is singular: %s of the "
                    "feature matrix is a linear combination of the intercept "
-                   "and the columns before it", j);
+                   "and the columns before it", col);
     rp_err_detail(e, "columns are numbered from 0; without a penalty the "
                   "coefficients are not identifiable");
     rp_err_hint(e, "drop the column, or use a finite C (an L2 penalty)");
@@ -686,6 +702,9 @@ static int newton(lr_work *wk, int max_iter, int *iters, rp_err *e)
     eval_eta(wk);
     for (it = 0;; it++) {
         *iters = it;
+        /* a stop signal (util/err.h): a large fit takes seconds per step */
+        if (rp_err_interrupted(e))
+            return RP_EINTERNAL;
         eval_point(wk);
         if (wk->inv_c == 0 && wk->p > 0 && separates(wk))
             return err_separable(wk, it, 1, 0, e);

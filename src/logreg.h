@@ -24,9 +24,12 @@ typedef struct lr_params {
                           W the sum of weights, or when the squared Newton
                           decrement g'H^-1 g <= tol^2 * max(1, W); default
                           1e-10.  The rule is explained in logreg.c */
+    const char *const *names; /* optional: the p column names, so that an
+                          error about a column names it ("column 3
+                          (\"age\")"); NULL (the default): numbers only */
 } lr_params;
 
-/* Defaults: C = 1, max_iter = 100, tol = 1e-10.  Passing par = NULL to
+/* Defaults: C = 1, max_iter = 100, tol = 1e-10, names = NULL.  Passing par = NULL to
  * lr_train uses them. */
 lr_params lr_params_default(void);
 

@@ -3,11 +3,20 @@
  * where an error becomes a message on stderr and an exit status.
  *
  * Exit status (documented in --help, README and riskpipe(1)):
- *   0 ok, 1 usage, 2 data or input error, 3 database error, 4 internal.
+ *   0 ok, 1 usage, 2 data or input error, 3 database error, 4 internal,
+ *   130 / 143 stopped by SIGINT / SIGTERM (128 + the signal, as shells do).
+ *
+ * Signals: the first SIGINT or SIGTERM asks the command to stop (see
+ * rp_interrupt in util/err.h) and cancels the running query, as psql
+ * does; the command then leaves through its ordinary error path, which
+ * rolls back, removes its temporary files and records a failed run.  A
+ * second one ends the process at once.
  */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "util/log.h"
@@ -22,11 +31,15 @@ static const command commands[] = {
     {"db", cmd_db, "start|stop|status|url: the embedded PostgreSQL cluster"},
     {"init", cmd_init, "create the input tables and riskpipe's own tables"},
     {"generate", cmd_generate, "load synthetic customers with a planted risk model"},
+    {"load", cmd_load, "load customers/accounts/transactions CSV files (bad rows rejected)"},
     {"train", cmd_train, "build features, fit and evaluate a model, save it"},
     {"predict", cmd_predict, "score every customer; write the predictions table and CSV"},
     {"run", cmd_run, "train then predict: the whole pipeline"},
-    {"explain", cmd_explain, "a model's evaluation and coefficient table"},
+    {"explain", cmd_explain, "coefficient table and fit diagnostics; one customer's score"},
+    {"report", cmd_report, "write the model report: one self-contained HTML file"},
     {"models", cmd_models, "the model registry: list, show, activate, export"},
+    {"export-sql", cmd_export_sql, "SQL that scores inside the database (a function)"},
+    {"drift", cmd_drift, "population stability of the score and features for a run"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -46,7 +59,34 @@ static void usage(FILE *f)
                "  1  usage error (bad option or value)\n"
                "  2  data or input error (bad rows, bad file, no labelled customers)\n"
                "  3  database error (unreachable, query failed, lock held)\n"
-               "  4  internal error (out of resources, I/O failure, bug)\n");
+               "  4  internal error (out of resources, I/O failure, bug)\n"
+               "  130, 143  stopped by SIGINT (Ctrl-C) or SIGTERM; unfinished writes are undone\n");
+}
+
+/* Async-signal-safe: a flag, PQcancel on each connection, raise. */
+static void on_stop_signal(int sig)
+{
+    if (rp_interrupt) {   /* the second one: stop now */
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
+    rp_interrupt = sig;
+    db_cancel_all();
+}
+
+static void install_signal_handlers(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    /* SA_RESTART: file reads and writes go on; libpq's waits and sleep()
+     * return early anyway, and the cancel request ends the query */
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
 }
 
 static void print_error(const rp_err *e)
@@ -99,10 +139,26 @@ int main(int argc, char **argv)
                         "HINT: try \"riskpipe --help\"\n", argv[i]);
         return RP_EUSAGE;
     }
+    install_signal_handlers();
+    /* no file riskpipe creates (predictions CSV, model, report, rejected
+     * rows) is writable by group or others, whatever the caller's umask:
+     * they hold customer data and what scores it (README "Security") */
+    umask(umask(0) | S_IWGRP | S_IWOTH);
     rc = commands[k].run(argc - i, argv + i, &e);
     if (rc != RP_OK) {
         if (e.code == RP_OK)
             rp_err_set(&e, rc, "%s failed", commands[k].name);
+        /* a command that failed after a stop signal failed because of it
+         * (a cancelled query, a refused COMMIT): say so first, with the
+         * step it stopped in; one that finished anyway exits 0 */
+        if (rp_interrupt) {
+            char what[sizeof e.msg];
+            snprintf(what, sizeof what, "%s", e.msg);
+            rp_err_set(&e, rc, "interrupted by %s", rp_interrupt_name());
+            if (strcmp(what, e.msg) != 0)
+                rp_err_detail(&e, "%s", what);
+            rc = 128 + rp_interrupt;
+        }
         print_error(&e);
     }
     return rc;

@@ -364,3 +364,225 @@ void met_lift_by_decile(const double *y, const double *s, size_t n,
     free(npos);
     free(ssum);
 }
+
+/* ------------------------------------------------------------------ */
+/* Curves and tables for the evaluation report                         */
+/* ------------------------------------------------------------------ */
+
+size_t met_steps(const double *y, const double *s, size_t n, double *thr,
+                 size_t *tp, size_t *fp, size_t *np, size_t *nn)
+{
+    met_curve c = curve_build(y, s, n);
+    size_t nst = c.nst;
+
+    for (size_t k = 0; k < nst; k++) {
+        if (thr)
+            thr[k] = c.st[k].thr;
+        if (tp)
+            tp[k] = c.st[k].tp;
+        if (fp)
+            fp[k] = c.st[k].fp;
+    }
+    if (np)
+        *np = c.np;
+    if (nn)
+        *nn = c.nn;
+    curve_free(&c);
+    return nst;
+}
+
+/*
+ * DeLong's placement values, computed per group of tied scores over the
+ * ascending ranking (every positive in a group has the same V10, every
+ * negative the same V01, so only group counts are needed).  Two passes:
+ * the first gives the means (both equal the AUC), the second the sums of
+ * squared deviations, which avoids the cancellation of sum(v^2) - n m^2.
+ */
+typedef struct delong_acc {
+    double m10, m01;     /* means of V10 and V01 */
+    double ss10, ss01;   /* sums of squared deviations */
+} delong_acc;
+
+static void delong_pass(const met_pair *pr, size_t n, size_t np, size_t nn,
+                        delong_acc *a, int second)
+{
+    size_t neg_below = 0, pos_below = 0, g0 = 0;
+
+    while (g0 < n) {
+        size_t g1 = g0, gp = 0, gn = 0;
+        while (g1 < n && same_score(pr[g1].s, pr[g0].s)) {
+            gp += (size_t)pr[g1].pos;
+            g1++;
+        }
+        gn = (g1 - g0) - gp;
+        double v10 = ((double)neg_below + 0.5 * (double)gn) / (double)nn;
+        double v01 = ((double)(np - pos_below - gp) + 0.5 * (double)gp) / (double)np;
+        if (!second) {
+            a->m10 += (double)gp * v10;
+            a->m01 += (double)gn * v01;
+        } else {
+            a->ss10 += (double)gp * (v10 - a->m10) * (v10 - a->m10);
+            a->ss01 += (double)gn * (v01 - a->m01) * (v01 - a->m01);
+        }
+        neg_below += gn;
+        pos_below += gp;
+        g0 = g1;
+    }
+    if (!second) {
+        a->m10 /= (double)np;
+        a->m01 /= (double)nn;
+    }
+}
+
+double met_roc_auc_ci(const double *y, const double *s, size_t n,
+                      double *se, double *lo, double *hi)
+{
+    double auc = NAN, sd = NAN;
+    size_t np = 0, nn;
+
+    for (size_t i = 0; i < n; i++)
+        np += (size_t)is_pos(y[i]);
+    nn = n - np;
+    if (np > 0 && nn > 0) {
+        met_pair *pr = pairs_sorted(y, s, n);
+        delong_acc a = { 0, 0, 0, 0 };
+        delong_pass(pr, n, np, nn, &a, 0);
+        delong_pass(pr, n, np, nn, &a, 1);
+        free(pr);
+        /* the mean of V10 is the Mann-Whitney AUC; met_roc_auc's exact
+         * pair count is returned so both functions agree to the bit */
+        auc = met_roc_auc(y, s, n);
+        if (np > 1 && nn > 1)
+            sd = sqrt(a.ss10 / (double)(np - 1) / (double)np +
+                      a.ss01 / (double)(nn - 1) / (double)nn);
+    }
+    if (se)
+        *se = sd;
+    if (lo)
+        *lo = isnan(sd) ? NAN : fmax(0.0, auc - 1.959963984540054 * sd);
+    if (hi)
+        *hi = isnan(sd) ? NAN : fmin(1.0, auc + 1.959963984540054 * sd);
+    return auc;
+}
+
+size_t met_roc_points(const double *y, const double *s, size_t n,
+                      double *fpr, double *tpr, double *thr)
+{
+    met_curve c = curve_build(y, s, n);
+    size_t m = 0;
+
+    if (c.np > 0 && c.nn > 0) {
+        fpr[0] = 0.0;
+        tpr[0] = 0.0;
+        thr[0] = INFINITY;
+        for (size_t k = 0; k < c.nst; k++) {
+            fpr[k + 1] = (double)c.st[k].fp / (double)c.nn;
+            tpr[k + 1] = (double)c.st[k].tp / (double)c.np;
+            thr[k + 1] = c.st[k].thr;
+        }
+        m = c.nst + 1;
+    }
+    curve_free(&c);
+    return m;
+}
+
+size_t met_pr_points(const double *y, const double *s, size_t n,
+                     double *recall, double *precision, double *thr)
+{
+    met_curve c = curve_build(y, s, n);
+    size_t m = 0;
+
+    if (c.np > 0) {
+        for (size_t k = 0; k < c.nst; k++) {
+            const met_step *st = &c.st[k];
+            recall[k] = (double)st->tp / (double)c.np;
+            precision[k] = (double)st->tp / (double)(st->tp + st->fp);
+            thr[k] = st->thr;
+        }
+        m = c.nst;
+    }
+    curve_free(&c);
+    return m;
+}
+
+/*
+ * A point is kept once the path from the last kept point is at least one
+ * share h = length / (max - 1) long, so consecutive kept points are at
+ * least h apart along the path: at most max - 2 interior points fit (the
+ * count check enforces it when rounding would allow one more).  Plots of
+ * ROC and PR curves look the same with 200 such points as with 200,000.
+ */
+size_t met_thin_curve(double *x, double *y, double *t, size_t n, size_t max)
+{
+    double len = 0.0, h, at = 0.0, next;
+    size_t kept = 1;
+
+    if (n <= max || max < 2)
+        return n;
+    for (size_t i = 1; i < n; i++)
+        len += hypot(x[i] - x[i - 1], y[i] - y[i - 1]);
+    h = len / (double)(max - 1);
+    next = h;
+    for (size_t i = 1; i + 1 < n && kept < max - 1; i++) {
+        at += hypot(x[i] - x[i - 1], y[i] - y[i - 1]);
+        if (at >= next && h > 0.0) {
+            x[kept] = x[i];
+            y[kept] = y[i];
+            if (t)
+                t[kept] = t[i];
+            kept++;
+            next = at + h;
+        }
+    }
+    x[kept] = x[n - 1];
+    y[kept] = y[n - 1];
+    if (t)
+        t[kept] = t[n - 1];
+    return kept + 1;
+}
+
+/* Thresholds are visited from the highest down while the step index
+ * moves forward: the whole table costs one sort plus O(nthr + steps). */
+void met_tradeoff(const double *y, const double *s, size_t n,
+                  const double *thr, size_t nthr, double *precision,
+                  double *recall, double *flagged)
+{
+    met_curve c = curve_build(y, s, n);
+    size_t k = 0;    /* steps with score >= the current threshold */
+
+    for (size_t j = nthr; j-- > 0;) {
+        size_t tp, fp;
+        while (k < c.nst && c.st[k].thr >= thr[j])
+            k++;
+        tp = k ? c.st[k - 1].tp : 0;
+        fp = k ? c.st[k - 1].fp : 0;
+        if (precision)
+            precision[j] = tp + fp ? (double)tp / (double)(tp + fp) : NAN;
+        if (recall)
+            recall[j] = c.np ? (double)tp / (double)c.np : NAN;
+        if (flagged)
+            flagged[j] = n ? (double)(tp + fp) / (double)n : NAN;
+    }
+    curve_free(&c);
+}
+
+void met_histogram(const double *y, const double *s, size_t n, size_t nbins,
+                   size_t *pos, size_t *neg)
+{
+    for (size_t k = 0; k < nbins; k++)
+        pos[k] = neg[k] = 0;
+    if (nbins == 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        size_t b = nbins - 1;
+        /* s * nbins, floored; s == 1 (and beyond) lands in the last bin */
+        if (s[i] < 1.0)
+            b = s[i] > 0.0 ? (size_t)(s[i] * (double)nbins) : 0;
+        if (b >= nbins)
+            b = nbins - 1;
+        if (is_pos(y[i]))
+            pos[b]++;
+        else
+            neg[b]++;
+    }
+}

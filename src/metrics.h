@@ -74,4 +74,82 @@ size_t met_calibration(const double *y, const double *s, size_t n,
 void met_lift_by_decile(const double *y, const double *s, size_t n,
                         size_t nbins, double *lift, double *capture);
 
+/* ------------------------------------------------------------------ */
+/* Curves and tables for the evaluation report (issue 4)               */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The step list every ranking metric walks: one entry per distinct score,
+ * highest first, with the counts of positives (tp) and negatives (fp)
+ * scoring at or above it.  thr, tp and fp need room for n entries each
+ * (any may be NULL); *np / *nn (may be NULL) receive the class totals.
+ * Returns the number of steps (0 when n == 0).
+ */
+size_t met_steps(const double *y, const double *s, size_t n, double *thr,
+                 size_t *tp, size_t *fp, size_t *np, size_t *nn);
+
+/*
+ * ROC AUC with its DeLong standard error (DeLong, DeLong and
+ * Clarke-Pearson 1988; the fast form of Sun and Xu 2014): with
+ * V10_i = (negatives below positive i + half those tied) / N for each
+ * positive and V01_j = (positives above negative j + half those tied) / P
+ * for each negative, Var(AUC) = S10 / P + S01 / N where S10 and S01 are
+ * the sample variances (n - 1 denominator) of the V10 and V01.  *lo, *hi
+ * receive the 95% interval AUC -/+ 1.959964 SE clipped to [0, 1].  Any
+ * output pointer may be NULL.  Returns the AUC (equal to met_roc_auc);
+ * NAN everywhere when a class is absent; SE and interval NAN when a class
+ * has a single member (no variance to estimate).
+ */
+double met_roc_auc_ci(const double *y, const double *s, size_t n,
+                      double *se, double *lo, double *hi);
+
+/*
+ * The ROC curve without dropping any point (scikit-learn's roc_curve with
+ * drop_intermediate=False): (0, 0) with threshold +INFINITY, then one point
+ * per distinct score, highest first.  fpr, tpr and thr need room for n + 1
+ * entries.  Returns the number of points; 0 when a class is absent.
+ */
+size_t met_roc_points(const double *y, const double *s, size_t n,
+                      double *fpr, double *tpr, double *thr);
+
+/*
+ * The precision-recall curve: one point per distinct score, highest first
+ * (so recall is non-decreasing and the last point has recall 1), i.e.
+ * scikit-learn's precision_recall_curve reversed and without its final
+ * (recall 0, precision 1) point.  Arrays need room for n entries.  Returns
+ * the number of points; 0 when there is no positive.
+ */
+size_t met_pr_points(const double *y, const double *s, size_t n,
+                     double *recall, double *precision, double *thr);
+
+/*
+ * Thins a curve of n points (x[i], y[i], with a value t[i] carried along;
+ * t may be NULL) to at most max points in place, keeping its shape: the
+ * first and the last point always stay, and in between a point is kept
+ * when the path length from the last kept point reaches an equal share of
+ * the whole length (length measured in the x-y plane, so a curve's steep
+ * and flat parts are sampled alike).  Returns the new count (n when
+ * n <= max; max >= 2 is required for thinning, else n is returned).
+ */
+size_t met_thin_curve(double *x, double *y, double *t, size_t n, size_t max);
+
+/*
+ * Precision, recall and flagged share at each of nthr thresholds (rule
+ * s >= thr[k]; thr must be ascending).  precision[k] is NAN when nothing
+ * is flagged; recall[k] NAN when there is no positive; flagged[k] NAN when
+ * n == 0.  Outputs may be NULL.
+ */
+void met_tradeoff(const double *y, const double *s, size_t n,
+                  const double *thr, size_t nthr, double *precision,
+                  double *recall, double *flagged);
+
+/*
+ * Score histogram by class on [0, 1] with nbins equal bins: bin
+ * k = [k/nbins, (k+1)/nbins), the last bin also holds 1; scores below 0
+ * count in bin 0, above 1 (or NaN) in the last.  pos[k] / neg[k] count
+ * positive and negative rows.
+ */
+void met_histogram(const double *y, const double *s, size_t n, size_t nbins,
+                   size_t *pos, size_t *neg);
+
 #endif

@@ -75,6 +75,19 @@ void model_init(model *m)
     memset(m, 0, sizeof *m);
 }
 
+static void diag_free(model_diag *d)
+{
+    int i;
+
+    for (i = 0; i < d->n_feat; i++) {
+        free(d->feat[i].name);
+        free(d->feat[i].label);
+    }
+    free(d->feat);
+    free(d->vif);
+    free(d->contrib_mean);
+}
+
 void model_free(model *m)
 {
     if (!m)
@@ -85,6 +98,8 @@ void model_free(model *m)
     free(m->beta);
     free(m->se);
     free(m->beta_orig);
+    diag_free(&m->diag);
+    drift_ref_free(&m->drift);
     model_init(m);
 }
 
@@ -252,6 +267,9 @@ static json_t *build_hyper(wr *w, const model *m)
     put(w, o, "class_weight",
         json_string(m->class_weight_balanced ? "balanced" : "none"));
     put(w, o, "min_count", json_integer(m->min_count));
+    /* null = every labelled customer weighs 1 */
+    put(w, o, "weight_column", m->weight_column[0]
+        ? jfixed(m->weight_column, sizeof m->weight_column) : json_null());
     return o;
 }
 
@@ -345,6 +363,205 @@ static json_t *build_metrics(wr *w, const model_metrics *t)
     return o;
 }
 
+/* ---- evaluation, cross-validation, C selection (format version 2) ---- */
+
+/* n doubles as a JSON array (non-finite -> null). */
+static json_t *jreals(wr *w, const double *x, size_t n)
+{
+    json_t *a = json_array();
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        push(w, a, jreal(x[i]));
+    return a;
+}
+
+static json_t *jlongs(wr *w, const long *x, size_t n)
+{
+    json_t *a = json_array();
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        push(w, a, json_integer(x[i]));
+    return a;
+}
+
+/* A curve as three parallel arrays (columnar: smaller, easy to plot). */
+static json_t *build_curve(wr *w, const model_point *pt, int n,
+                           const char *xname, const char *yname)
+{
+    json_t *o = json_object(), *x = json_array(), *y = json_array(),
+           *t = json_array();
+    int i;
+
+    for (i = 0; i < n && i < MODEL_CURVE_MAX; i++) {
+        push(w, x, jreal(pt[i].x));
+        push(w, y, jreal(pt[i].y));
+        push(w, t, jreal(pt[i].thr));
+    }
+    put(w, o, xname, x);
+    put(w, o, yname, y);
+    put(w, o, "threshold", t);
+    return o;
+}
+
+static json_t *build_tradeoff(wr *w, const model_eval *v)
+{
+    json_t *o = json_object();
+    double thr[MODEL_TRADEOFF_N];
+    int k;
+
+    for (k = 0; k < MODEL_TRADEOFF_N; k++)
+        thr[k] = k / (double)(MODEL_TRADEOFF_N - 1);
+    put(w, o, "threshold", jreals(w, thr, MODEL_TRADEOFF_N));
+    put(w, o, "precision", jreals(w, v->to_precision, MODEL_TRADEOFF_N));
+    put(w, o, "recall", jreals(w, v->to_recall, MODEL_TRADEOFF_N));
+    put(w, o, "flagged_share", jreals(w, v->to_flagged, MODEL_TRADEOFF_N));
+    return o;
+}
+
+static json_t *build_policy(wr *w, const model_eval *v)
+{
+    json_t *o = json_object();
+
+    put(w, o, "name", jfixed(v->policy, sizeof v->policy));
+    put(w, o, "threshold", jreal(v->threshold));
+    put(w, o, "tp", json_integer(v->tp));
+    put(w, o, "fp", json_integer(v->fp));
+    put(w, o, "tn", json_integer(v->tn));
+    put(w, o, "fn", json_integer(v->fn));
+    put(w, o, "precision", jreal(v->precision));
+    put(w, o, "recall", jreal(v->recall));
+    put(w, o, "f1", jreal(v->f1));
+    put(w, o, "flagged_share", jreal(v->flagged));
+    return o;
+}
+
+static json_t *build_eval(wr *w, const model_eval *v)
+{
+    json_t *o = json_object(), *ci = json_object(), *cal = json_object(),
+           *lift = json_object(), *hist = json_object();
+
+    put(w, ci, "low", jreal(v->roc_auc_lo));
+    put(w, ci, "high", jreal(v->roc_auc_hi));
+    put(w, ci, "method", json_string("DeLong"));
+    put(w, cal, "mean_predicted", jreals(w, v->cal_pred, MODEL_DECILES));
+    put(w, cal, "observed_rate", jreals(w, v->cal_obs, MODEL_DECILES));
+    put(w, cal, "count", jlongs(w, v->cal_count, MODEL_DECILES));
+    put(w, lift, "lift", jreals(w, v->lift, MODEL_DECILES));
+    put(w, lift, "cumulative_capture", jreals(w, v->capture, MODEL_DECILES));
+    put(w, hist, "bins", json_integer(MODEL_HIST_BINS));
+    put(w, hist, "high_risk", jlongs(w, v->hist_pos, MODEL_HIST_BINS));
+    put(w, hist, "low_risk", jlongs(w, v->hist_neg, MODEL_HIST_BINS));
+    put(w, o, "n", json_integer(v->n));
+    put(w, o, "events", json_integer(v->events));
+    put(w, o, "roc_auc", jreal(v->roc_auc));
+    put(w, o, "roc_auc_se", jreal(v->roc_auc_se));
+    put(w, o, "roc_auc_ci", ci);
+    put(w, o, "gini", jreal(v->gini));
+    put(w, o, "pr_auc", jreal(v->pr_auc));
+    put(w, o, "ks", jreal(v->ks));
+    put(w, o, "ks_score", jreal(v->ks_score));
+    put(w, o, "brier", jreal(v->brier));
+    put(w, o, "roc_curve", build_curve(w, v->roc, v->n_roc, "fpr", "tpr"));
+    put(w, o, "pr_curve", build_curve(w, v->pr, v->n_pr, "recall", "precision"));
+    put(w, o, "threshold_tradeoff", build_tradeoff(w, v));
+    put(w, o, "calibration", cal);
+    put(w, o, "lift", lift);
+    put(w, o, "score_histogram", hist);
+    put(w, o, "policy", build_policy(w, v));
+    return o;
+}
+
+static json_t *build_cv_stat(wr *w, const model_cv_stat *s, int k)
+{
+    json_t *o = json_object();
+
+    put(w, o, "mean", jreal(s->mean));
+    put(w, o, "sd", jreal(s->sd));
+    put(w, o, "folds", jreals(w, s->fold, (size_t)k));
+    return o;
+}
+
+/* The five CV metrics, in file order, for writer and reader alike. */
+#define CV_STATS(X) X(roc_auc) X(pr_auc) X(log_loss) X(brier) X(ks)
+
+static json_t *build_cv(wr *w, const model_cv *cv)
+{
+    json_t *o, *met;
+    int k = cv->k;
+
+    if (k <= 0)
+        return json_null();
+    if (k > MODEL_CV_MAX_FOLDS)
+        return NULL;
+    o = json_object();
+    met = json_object();
+#define PUT_STAT(f) put(w, met, #f, build_cv_stat(w, &cv->f, k));
+    CV_STATS(PUT_STAT)
+#undef PUT_STAT
+    put(w, o, "folds", json_integer(k));
+    put(w, o, "seed", json_integer(cv->seed));
+    put(w, o, "C", jreal(cv->C));          /* null = INFINITY */
+    put(w, o, "fold_n", jlongs(w, cv->fold_n, (size_t)k));
+    put(w, o, "fold_events", jlongs(w, cv->fold_events, (size_t)k));
+    put(w, o, "metrics", met);
+    return o;
+}
+
+static json_t *build_cgrid(wr *w, const model_cgrid *g)
+{
+    json_t *o, *a;
+    int i;
+
+    if (g->n <= 0)
+        return json_null();
+    if (g->n > MODEL_GRID_MAX)
+        return NULL;
+    o = json_object();
+    a = json_array();
+    for (i = 0; i < g->n; i++) {
+        json_t *r = json_object();
+        put(w, r, "C", jreal(g->row[i].C));
+        put(w, r, "log_loss_mean", jreal(g->row[i].log_loss_mean));
+        put(w, r, "log_loss_sd", jreal(g->row[i].log_loss_sd));
+        put(w, r, "roc_auc_mean", jreal(g->row[i].roc_auc_mean));
+        put(w, r, "roc_auc_sd", jreal(g->row[i].roc_auc_sd));
+        push(w, a, r);
+    }
+    put(w, o, "criterion", json_string("cv_log_loss"));
+    put(w, o, "folds", json_integer(g->k));
+    put(w, o, "chosen", json_integer(g->chosen));
+    put(w, o, "grid", a);
+    return o;
+}
+
+/* "diagnostics" (model_diag, explain.h): omitted when the model has none. */
+static json_t *build_diag(wr *w, const model *m)
+{
+    const model_diag *d = &m->diag;
+    json_t *o = json_object(), *fs = json_array();
+    int i;
+
+    for (i = 0; i < d->n_feat; i++) {
+        json_t *f = json_object();
+        put(w, f, "name", jstr(d->feat[i].name));
+        put(w, f, "label", jstr(d->feat[i].label));
+        put(w, f, "categorical", json_boolean(d->feat[i].categorical));
+        put(w, f, "missing", json_integer(d->feat[i].missing));
+        put(w, f, "levels", json_integer(d->feat[i].levels));
+        push(w, fs, f);
+    }
+    put(w, o, "fingerprint", jfixed(d->fingerprint, sizeof d->fingerprint));
+    put(w, o, "n_extreme", json_integer(d->n_extreme));
+    put(w, o, "nonfinite", json_integer(d->nonfinite));
+    put(w, o, "corr_cond", jreal(d->corr_cond));
+    put(w, o, "vif", jreals(w, d->vif, (size_t)m->p));
+    put(w, o, "contrib_mean", jreals(w, d->contrib_mean, (size_t)m->p));
+    put(w, o, "features", fs);
+    return o;
+}
+
 /* The document without its checksum; NULL when it cannot be built. */
 static json_t *build_model(const model *m)
 {
@@ -365,6 +582,13 @@ static json_t *build_model(const model *m)
     put(&w, o, "fit", build_fit(&w, m));
     put(&w, o, "threshold", build_threshold(&w, m));
     put(&w, o, "test_metrics", build_metrics(&w, &m->test));
+    if (m->diag.vif && m->diag.contrib_mean)
+        put(&w, o, "diagnostics", build_diag(&w, m));
+    put(&w, o, "evaluation", build_eval(&w, &m->eval));
+    put(&w, o, "cross_validation", build_cv(&w, &m->cv));
+    put(&w, o, "C_selection", build_cgrid(&w, &m->cgrid));
+    if (m->drift.present)
+        put(&w, o, "drift_reference", drift_ref_to_json(&m->drift));
     if (w.bad) {
         json_decref(o);
         return NULL;
@@ -735,6 +959,10 @@ static int read_hyper(rd *r, json_t *root, model *m)
         return bad_field(r, "hyperparameters", "class_weight");
     }
     free(cw);
+    if (!json_is_null(json_object_get(o, "weight_column")) &&
+        get_fixed(r, o, "hyperparameters", "weight_column", m->weight_column,
+                  sizeof m->weight_column))
+        return RP_EDATA;
     return get_int(r, o, "hyperparameters", "min_count", 0, INT_MAX, &m->min_count);
 }
 
@@ -835,6 +1063,219 @@ static int read_metrics(rd *r, json_t *root, model_metrics *t)
     return 0;
 }
 
+/* ---- evaluation, cross-validation, C selection (format version 2) ---- */
+
+/* An array of exactly n numbers (null -> NAN) at o.key. */
+static int get_reals(rd *r, json_t *o, const char *pfx, const char *key,
+                     double *out, size_t n)
+{
+    json_t *a = json_object_get(o, key);
+    size_t i;
+
+    if (!json_is_array(a) || json_array_size(a) != n)
+        return bad_field(r, pfx, key);
+    for (i = 0; i < n; i++) {
+        json_t *v = json_array_get(a, i);
+        if (json_is_null(v))
+            out[i] = NAN;
+        else if (json_is_number(v))
+            out[i] = json_number_value(v);
+        else
+            return bad_field(r, pfx, key);
+    }
+    return 0;
+}
+
+/* An array of exactly n non-negative integers at o.key. */
+static int get_longs(rd *r, json_t *o, const char *pfx, const char *key,
+                     long *out, size_t n)
+{
+    json_t *a = json_object_get(o, key);
+    size_t i;
+
+    if (!json_is_array(a) || json_array_size(a) != n)
+        return bad_field(r, pfx, key);
+    for (i = 0; i < n; i++) {
+        json_t *v = json_array_get(a, i);
+        if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+            json_integer_value(v) > LONG_MAX)
+            return bad_field(r, pfx, key);
+        out[i] = (long)json_integer_value(v);
+    }
+    return 0;
+}
+
+/* A curve: three arrays of the same length, 1..MODEL_CURVE_MAX. */
+static int read_curve(rd *r, json_t *ev, const char *key, const char *xname,
+                      const char *yname, model_point *pt, int *n)
+{
+    double x[MODEL_CURVE_MAX], y[MODEL_CURVE_MAX], t[MODEL_CURVE_MAX];
+    char pfx[48];
+    json_t *o, *a;
+    size_t i, len;
+
+    snprintf(pfx, sizeof pfx, "evaluation.%s", key);
+    if (get_obj(r, ev, "evaluation", key, &o) || get_arr(r, o, pfx, xname, &a))
+        return RP_EDATA;
+    len = json_array_size(a);
+    if (len < 1 || len > MODEL_CURVE_MAX)
+        return bad_field(r, pfx, xname);
+    if (get_reals(r, o, pfx, xname, x, len) || get_reals(r, o, pfx, yname, y, len) ||
+        get_reals(r, o, pfx, "threshold", t, len))
+        return RP_EDATA;
+    for (i = 0; i < len; i++) {
+        pt[i].x = x[i];
+        pt[i].y = y[i];
+        pt[i].thr = t[i];
+    }
+    *n = (int)len;
+    return 0;
+}
+
+static int read_eval_tables(rd *r, json_t *ev, model_eval *v)
+{
+    json_t *to, *cal, *lift, *hist, *ci;
+    double thr[MODEL_TRADEOFF_N];
+
+    return get_obj(r, ev, "evaluation", "roc_auc_ci", &ci) ||
+           get_real(r, ci, "evaluation.roc_auc_ci", "low", R_NULL_NAN, &v->roc_auc_lo) ||
+           get_real(r, ci, "evaluation.roc_auc_ci", "high", R_NULL_NAN, &v->roc_auc_hi) ||
+           read_curve(r, ev, "roc_curve", "fpr", "tpr", v->roc, &v->n_roc) ||
+           read_curve(r, ev, "pr_curve", "recall", "precision", v->pr, &v->n_pr) ||
+           get_obj(r, ev, "evaluation", "threshold_tradeoff", &to) ||
+           get_reals(r, to, "evaluation.threshold_tradeoff", "threshold", thr, MODEL_TRADEOFF_N) ||
+           get_reals(r, to, "evaluation.threshold_tradeoff", "precision", v->to_precision, MODEL_TRADEOFF_N) ||
+           get_reals(r, to, "evaluation.threshold_tradeoff", "recall", v->to_recall, MODEL_TRADEOFF_N) ||
+           get_reals(r, to, "evaluation.threshold_tradeoff", "flagged_share", v->to_flagged, MODEL_TRADEOFF_N) ||
+           get_obj(r, ev, "evaluation", "calibration", &cal) ||
+           get_reals(r, cal, "evaluation.calibration", "mean_predicted", v->cal_pred, MODEL_DECILES) ||
+           get_reals(r, cal, "evaluation.calibration", "observed_rate", v->cal_obs, MODEL_DECILES) ||
+           get_longs(r, cal, "evaluation.calibration", "count", v->cal_count, MODEL_DECILES) ||
+           get_obj(r, ev, "evaluation", "lift", &lift) ||
+           get_reals(r, lift, "evaluation.lift", "lift", v->lift, MODEL_DECILES) ||
+           get_reals(r, lift, "evaluation.lift", "cumulative_capture", v->capture, MODEL_DECILES) ||
+           get_obj(r, ev, "evaluation", "score_histogram", &hist) ||
+           get_longs(r, hist, "evaluation.score_histogram", "high_risk", v->hist_pos, MODEL_HIST_BINS) ||
+           get_longs(r, hist, "evaluation.score_histogram", "low_risk", v->hist_neg, MODEL_HIST_BINS);
+}
+
+static int read_policy(rd *r, json_t *ev, model_eval *v)
+{
+    const char *p = "evaluation.policy";
+    json_t *o;
+
+    return get_obj(r, ev, "evaluation", "policy", &o) ||
+           get_fixed(r, o, p, "name", v->policy, sizeof v->policy) ||
+           get_range(r, o, p, "threshold", 0.0, 1.0, &v->threshold) ||
+           get_long(r, o, p, "tp", 0, LONG_MAX, &v->tp) ||
+           get_long(r, o, p, "fp", 0, LONG_MAX, &v->fp) ||
+           get_long(r, o, p, "tn", 0, LONG_MAX, &v->tn) ||
+           get_long(r, o, p, "fn", 0, LONG_MAX, &v->fn) ||
+           get_real(r, o, p, "precision", R_NULL_NAN, &v->precision) ||
+           get_real(r, o, p, "recall", R_NULL_NAN, &v->recall) ||
+           get_real(r, o, p, "f1", R_NULL_NAN, &v->f1) ||
+           get_real(r, o, p, "flagged_share", R_NULL_NAN, &v->flagged);
+}
+
+static int read_eval(rd *r, json_t *root, model_eval *v)
+{
+    const char *p = "evaluation";
+    json_t *o;
+
+    return get_obj(r, root, "", p, &o) ||
+           get_long(r, o, p, "n", 0, LONG_MAX, &v->n) ||
+           get_long(r, o, p, "events", 0, LONG_MAX, &v->events) ||
+           get_real(r, o, p, "roc_auc", R_NULL_NAN, &v->roc_auc) ||
+           get_real(r, o, p, "roc_auc_se", R_NULL_NAN, &v->roc_auc_se) ||
+           get_real(r, o, p, "gini", R_NULL_NAN, &v->gini) ||
+           get_real(r, o, p, "pr_auc", R_NULL_NAN, &v->pr_auc) ||
+           get_real(r, o, p, "ks", R_NULL_NAN, &v->ks) ||
+           get_real(r, o, p, "ks_score", R_NULL_NAN, &v->ks_score) ||
+           get_real(r, o, p, "brier", R_NULL_NAN, &v->brier) ||
+           read_eval_tables(r, o, v) ||
+           read_policy(r, o, v);
+}
+
+static int read_cv_stat(rd *r, json_t *met, const char *key, int k,
+                        model_cv_stat *s)
+{
+    char pfx[64];
+    json_t *o;
+
+    snprintf(pfx, sizeof pfx, "cross_validation.metrics.%s", key);
+    return get_obj(r, met, "cross_validation.metrics", key, &o) ||
+           get_real(r, o, pfx, "mean", R_NULL_NAN, &s->mean) ||
+           get_real(r, o, pfx, "sd", R_NULL_NAN, &s->sd) ||
+           get_reals(r, o, pfx, "folds", s->fold, (size_t)k);
+}
+
+/* "cross_validation": null (not run) or the object build_cv writes. */
+static int read_cv(rd *r, json_t *root, model_cv *cv)
+{
+    const char *p = "cross_validation";
+    json_t *o = json_object_get(root, p), *met;
+
+    memset(cv, 0, sizeof *cv);
+    if (json_is_null(o))
+        return 0;
+    if (!json_is_object(o))
+        return bad_field(r, "", p);
+    if (get_int(r, o, p, "folds", 2, MODEL_CV_MAX_FOLDS, &cv->k) ||
+        get_long(r, o, p, "seed", LONG_MIN, LONG_MAX, &cv->seed) ||
+        get_real(r, o, p, "C", R_NULL_INF, &cv->C) ||
+        get_longs(r, o, p, "fold_n", cv->fold_n, (size_t)cv->k) ||
+        get_longs(r, o, p, "fold_events", cv->fold_events, (size_t)cv->k) ||
+        get_obj(r, o, p, "metrics", &met))
+        return RP_EDATA;
+    if (!(cv->C > 0))
+        return bad_field(r, p, "C");
+#define READ_STAT(f) read_cv_stat(r, met, #f, cv->k, &cv->f) ||
+    return CV_STATS(READ_STAT) 0;
+#undef READ_STAT
+}
+
+static int read_grid_row(rd *r, json_t *a, int i, model_grid_row *g)
+{
+    json_t *o = json_array_get(a, (size_t)i);
+    char pfx[48];
+
+    snprintf(pfx, sizeof pfx, "C_selection.grid[%d]", i);
+    if (!json_is_object(o))
+        return bad_field(r, pfx, NULL);
+    if (get_real(r, o, pfx, "C", R_NULL_INF, &g->C) || !(g->C > 0))
+        return bad_field(r, pfx, "C");
+    return get_real(r, o, pfx, "log_loss_mean", R_NULL_NAN, &g->log_loss_mean) ||
+           get_real(r, o, pfx, "log_loss_sd", R_NULL_NAN, &g->log_loss_sd) ||
+           get_real(r, o, pfx, "roc_auc_mean", R_NULL_NAN, &g->roc_auc_mean) ||
+           get_real(r, o, pfx, "roc_auc_sd", R_NULL_NAN, &g->roc_auc_sd);
+}
+
+/* "C_selection": null (C was given) or the object build_cgrid writes. */
+static int read_cgrid(rd *r, json_t *root, model_cgrid *g)
+{
+    const char *p = "C_selection";
+    json_t *o = json_object_get(root, p), *a;
+    int i;
+
+    memset(g, 0, sizeof *g);
+    if (json_is_null(o))
+        return 0;
+    if (!json_is_object(o))
+        return bad_field(r, "", p);
+    if (get_int(r, o, p, "folds", 2, MODEL_CV_MAX_FOLDS, &g->k) ||
+        get_arr(r, o, p, "grid", &a))
+        return RP_EDATA;
+    if (json_array_size(a) < 1 || json_array_size(a) > MODEL_GRID_MAX)
+        return bad_field(r, p, "grid");
+    g->n = (int)json_array_size(a);
+    if (get_int(r, o, p, "chosen", 0, g->n - 1, &g->chosen))
+        return RP_EDATA;
+    for (i = 0; i < g->n; i++)
+        if (read_grid_row(r, a, i, &g->row[i]))
+            return RP_EDATA;
+    return 0;
+}
+
 /* "format" and "format_version": is this a file we can read at all? */
 static int check_format(rd *r, json_t *root)
 {
@@ -892,6 +1333,73 @@ static int check_checksum(rd *r, json_t *root)
     return ok ? 0 : RP_EDATA;
 }
 
+static int read_featstat(rd *r, json_t *o, const char *pfx, model_featstat *f)
+{
+    json_t *cat = json_object_get(o, "categorical");
+
+    if (!json_is_object(o))
+        return bad_field(r, pfx, NULL);
+    if (!json_is_boolean(cat))
+        return bad_field(r, pfx, "categorical");
+    f->categorical = json_is_true(cat);
+    return get_str(r, o, pfx, "name", 0, &f->name) ||
+           get_str(r, o, pfx, "label", 1, &f->label) ||
+           get_long(r, o, pfx, "missing", 0, LONG_MAX, &f->missing) ||
+           get_long(r, o, pfx, "levels", 0, LONG_MAX, &f->levels);
+}
+
+/* "diagnostics": optional (a model written before issue 4 has none), but
+ * checked like any other section when present. */
+static int read_diag(rd *r, json_t *root, model *m)
+{
+    model_diag *d = &m->diag;
+    json_t *o = json_object_get(root, "diagnostics"), *fs;
+    size_t i, n, p = (size_t)m->p;
+    char pfx[64];
+
+    if (!o)
+        return 0;
+    if (!json_is_object(o))
+        return bad_field(r, "", "diagnostics");
+    d->vif = xcalloc(p + 1, sizeof *d->vif);
+    d->contrib_mean = xcalloc(p + 1, sizeof *d->contrib_mean);
+    if (get_fixed(r, o, "diagnostics", "fingerprint", d->fingerprint,
+                  sizeof d->fingerprint) ||
+        get_long(r, o, "diagnostics", "n_extreme", 0, LONG_MAX, &d->n_extreme) ||
+        get_long(r, o, "diagnostics", "nonfinite", 0, LONG_MAX, &d->nonfinite) ||
+        get_real(r, o, "diagnostics", "corr_cond", R_NULL_NAN, &d->corr_cond) ||
+        get_reals(r, o, "diagnostics", "vif", d->vif, p) ||
+        get_reals(r, o, "diagnostics", "contrib_mean", d->contrib_mean, p) ||
+        get_arr(r, o, "diagnostics", "features", &fs))
+        return RP_EDATA;
+    n = json_array_size(fs);
+    if (n > INT_MAX / 2)
+        return bad_field(r, "diagnostics", "features");
+    d->feat = xcalloc(n + 1, sizeof *d->feat);
+    d->n_feat = (int)n;         /* zeroed entries: free is safe */
+    for (i = 0; i < n; i++) {
+        snprintf(pfx, sizeof pfx, "diagnostics.features[%zu]", i);
+        if (read_featstat(r, json_array_get(fs, i), pfx, &d->feat[i]))
+            return RP_EDATA;
+    }
+    return 0;
+}
+
+/* "drift_reference" (drift.c reads it): optional, as a model written
+ * before drift monitoring has none, but strict when present. */
+static int read_drift(rd *r, json_t *root, model *m)
+{
+    json_t *o = json_object_get(root, "drift_reference");
+    char path[128];
+
+    if (!o)
+        return 0;
+    if (drift_ref_from_json(o, &m->drift, path, sizeof path))
+        return rp_err_set(r->e, RP_EDATA, "%s: missing or invalid field \"%s\"",
+                          r->origin, path);
+    return 0;
+}
+
 static int read_model(rd *r, json_t *root, model *m)
 {
     return check_format(r, root) ||
@@ -904,7 +1412,12 @@ static int read_model(rd *r, json_t *root, model *m)
            read_coefs(r, root, m) ||
            read_fit(r, root, m) ||
            read_threshold(r, root, m) ||
-           read_metrics(r, root, &m->test);
+           read_diag(r, root, m) ||
+           read_metrics(r, root, &m->test) ||
+           read_eval(r, root, &m->eval) ||
+           read_cv(r, root, &m->cv) ||
+           read_cgrid(r, root, &m->cgrid) ||
+           read_drift(r, root, m);
 }
 
 static int only_space(const char *s, size_t n)
@@ -1043,12 +1556,20 @@ fail:
 
 static int save_text(const char *text, size_t n, const char *path, rp_err *e)
 {
-    char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
+    char *tmp;
     const char *step = "create";
-    int fd = open_temp(tmp), ok = fd >= 0, err;
+    int fd, ok, err;
 
+    tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
+    fd = open_temp(tmp);
+    ok = fd >= 0;
     if (ok)
         ok = fill_temp(fd, text, n, &step) == 0;
+    if (ok && rp_interrupt) {   /* a stop signal while writing: keep the old file */
+        unlink(tmp);
+        free(tmp);
+        return rp_err_interrupted(e);
+    }
     if (ok) {
         step = "rename";
         ok = rename(tmp, path) == 0;
@@ -1071,9 +1592,14 @@ static int save_text(const char *text, size_t n, const char *path, rp_err *e)
 
 int model_save(const model *m, const char *path, rp_err *e)
 {
-    char *text = model_to_json(m);
+    char *text;
     int rc;
 
+    /* a stop signal (util/err.h) keeps the old file; checked again in
+     * save_text before the rename */
+    if (rp_err_interrupted(e))
+        return RP_EINTERNAL;
+    text = model_to_json(m);
     if (!text) {
         rp_err_set(e, RP_EINTERNAL, "could not write model file \"%s\": the "
                    "model cannot be written as JSON", path);

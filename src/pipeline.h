@@ -13,12 +13,14 @@
 
 #include "dataset.h"
 #include "db.h"
+#include "fastfeat.h"
 #include "features.h"
 #include "model.h"
 #include "schema.h"
+#include "threshold.h"
 #include "util/err.h"
 
-#define PIPE_REASONS 3   /* reason codes per customer */
+#define PIPE_REASONS 4   /* reason codes per customer (= EXPL_REASONS) */
 
 typedef struct train_opts {
     int feature_set;          /* FEAT_DEFAULT or FEAT_SEED */
@@ -36,6 +38,17 @@ typedef struct train_opts {
     int activate;             /* 1: make it the registry's active model */
     const char *dump_matrix;  /* testing aid: write the final standardised
                                  matrix and labels as CSV */
+    /* model selection and the threshold (cv.h, threshold.h) */
+    int cv_folds;             /* --cv K; 0: no cross-validation */
+    int C_auto;               /* --C auto: choose C by CV log loss */
+    thr_policy policy;        /* --threshold-policy (f1); a non-NAN
+                                 threshold overrides it ("fixed") */
+    const char *weight_column;/* --weight-column: customers column, or NULL */
+    const char *dump_cv;      /* testing aid (--dump-cv DIR): the folds'
+                                 files of cv_opts.dump_dir, and
+                                 heldout.csv (y,score of the test split) */
+    ff_opts features;         /* --features-path, --feature-connections */
+    const char *dump_features;/* testing aid: the dataset's columns (ds_dump) */
 } train_opts;
 
 train_opts pipe_train_opts_default(void);
@@ -48,11 +61,25 @@ train_opts pipe_train_opts_default(void);
 int pipe_train(db_conn *c, const rp_tables *t, const train_opts *o,
                model *m, dataset *d, feat_query *q, rp_err *e);
 
+/* The plan of the feature query that pipe_train would run with o (EXPLAIN
+ * VERBOSE: on a sharded PostgreSQL it shows the SQL each shard runs), into
+ * *plan (caller frees).  Reads the as-of date and categories, no rows. */
+int pipe_train_explain(db_conn *c, const rp_tables *t, const train_opts *o,
+                       char **plan, rp_err *e);
+
 typedef struct predict_opts {
     const char *csv_path;     /* "predictions.csv" */
     const char *as_of;        /* NULL: the latest transaction_date */
     int no_db_write;          /* 1: CSV only */
     const char *command;      /* "predict" or "run", for riskpipe_runs */
+    int in_database;          /* 1: the server scores (sqlscore.h) into the
+                                 table; no CSV, no row leaves the server */
+    const rp_tables *inputs;  /* read the customers from these tables
+                                 (predict --from-csv: the loaded files in
+                                 pg_temp); NULL: from t */
+    long rejected;            /* with inputs: rows the loader rejected, for
+                                 riskpipe_runs.rows_rejected */
+    ff_opts features;         /* --features-path, --feature-connections */
 } predict_opts;
 
 typedef struct predict_summary {
@@ -70,7 +97,9 @@ int pipe_predict(db_conn *c, const rp_tables *t, model *m,
 
 /* Probabilities and top positive contributions for rows of X (n x p,
  * standardised).  prob[n]; reasons[n * PIPE_REASONS] receives design
- * column indices, -1 where fewer than PIPE_REASONS contribute positively.
+ * column indices for the rows predicted high-risk (prob >= threshold),
+ * ranked by expl_reasons (contribution above the population's average),
+ * -1 where there are fewer and for every low-risk row.
  * No I/O: unit-testable. */
 void pipe_score(const model *m, const double *X, size_t n, double *prob,
                 int *reasons);

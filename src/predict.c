@@ -10,11 +10,22 @@
  * rename-swap would lose.  Concurrent runs are refused through an advisory
  * lock keyed by the predictions table's name.
  *
- * The CSV is written to a temporary file in the same folder, fsynced and
- * renamed over the old one only after the database commit succeeded, so
- * the two never disagree about which run they hold.  Probabilities are
+ * The CSV is written to a temporary file in the same folder and fsynced
+ * before the table's COMMIT, and renamed over the old one only after the
+ * commit succeeded: a full disk or any other failure up to the COMMIT
+ * changes neither, and the rename after it is the one step left (it
+ * practically never fails), so the two agree about which run they hold.
+ * A temporary file left by a killed riskpipe is removed by the next run
+ * (sweep_stale_tmp).  The run log (riskpipe_runs) records a failure even
+ * when the connection itself was lost: run_end reconnects once.
+ * Probabilities are
  * written with 17 significant digits in both places: the table and the
  * CSV hold the same doubles, bit for bit.
+ *
+ * Every run also compares its population with the model's training data
+ * (drift.h: PSI of the score and of every feature, unseen categories per
+ * column) and stores that in riskpipe_runs.details; the rows may come from
+ * other tables than the ones written (o->inputs: predict --from-csv).
  */
 #include "pipeline.h"
 
@@ -24,14 +35,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "encode.h"
+#include "explain.h"
+#include "inputs.h"
 #include "logreg.h"
+#include "sqlscore.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/strbuf.h"
+
+_Static_assert(PIPE_REASONS == EXPL_REASONS, "one reason-code count");
 
 void pipe_score(const model *m, const double *X, size_t n, double *prob,
                 int *reasons)
@@ -40,43 +58,38 @@ void pipe_score(const model *m, const double *X, size_t n, double *prob,
     int j, k, p = m->p;
 
     for (i = 0; i < n; i++) {
-        double z = m->intercept, top[PIPE_REASONS];
+        double z = m->intercept;
         int *r = reasons + i * PIPE_REASONS;
 
-        for (k = 0; k < PIPE_REASONS; k++) {
-            r[k] = -1;
-            top[k] = 0.0;
-        }
-        for (j = 0; j < p; j++) {
-            /* the contribution beta_j * (x_j - mean_j) / sd_j: X is
-             * already centred and scaled */
-            double c = m->beta[j] * X[(size_t)j * n + i];
-            z += c;
-            if (c <= 0.0 || c <= top[PIPE_REASONS - 1])
-                continue;
-            for (k = PIPE_REASONS - 1; k > 0 && c > top[k - 1]; k--) {
-                top[k] = top[k - 1];
-                r[k] = r[k - 1];
-            }
-            top[k] = c;
-            r[k] = j;
-        }
+        /* the contributions beta_j * (x_j - mean_j) / sd_j: X is already
+         * centred and scaled; explain.c sums them in the same order */
+        for (j = 0; j < p; j++)
+            z += m->beta[j] * X[(size_t)j * n + i];
         prob[i] = lr_sigmoid(z);
+        /* reasons for adverse decisions only (explain.h ranks them) */
+        if (prob[i] >= m->threshold)
+            expl_reasons(m, X + i, n, r);
+        else
+            for (k = 0; k < PIPE_REASONS; k++)
+                r[k] = -1;
     }
 }
 
-/* One predictions row in COPY text format or as a CSV line. */
-static void row_text(sb_t *sb, const model *m, int64_t id, double prob,
-                     const int *r, const char *scored_at, int csv)
+/* One predictions row in COPY text format or as a CSV line.  scored_at
+ * NULL: the stage table's row, without model_id and scored_at (the same
+ * for every row; write_table adds them in its INSERT). */
+static void row_text(sb_t *sb, const model *m, char *const *why, int64_t id,
+                     double prob, const int *r, const char *scored_at, int csv)
 {
     char sep = csv ? ',' : '\t';
     int k;
 
     sb_printf(sb, "%lld%c%d%c", (long long)id, sep, prob >= m->threshold, sep);
     sb_double(sb, prob);
-    sb_printf(sb, "%c%s%c%s", sep, m->model_id, sep, scored_at);
+    if (scored_at)
+        sb_printf(sb, "%c%s%c%s", sep, m->model_id, sep, scored_at);
     for (k = 0; k < PIPE_REASONS; k++) {
-        const char *name = r[k] >= 0 ? m->enc.cols[r[k]].name : NULL;
+        const char *name = r[k] >= 0 ? why[r[k]] : NULL;
         sb_putc(sb, sep);
         if (!name) {
             if (!csv)
@@ -111,6 +124,7 @@ typedef struct scores {
     const int64_t *ids;
     double *prob;
     int *reasons;
+    char **why;         /* p reason texts, by design column (explain.h) */
 } scores;
 
 static int write_table(db_conn *c, const rp_tables *t, const model *m,
@@ -126,16 +140,18 @@ static int write_table(db_conn *c, const rp_tables *t, const model *m,
     progress_begin(&pg, "write", s->n);
     if ((rc = db_begin(c, e)))
         goto done;
-    sql = xasprintf("CREATE TEMP TABLE riskpipe_stage (LIKE %s INCLUDING DEFAULTS) "
-                    "ON COMMIT DROP", target);
+    /* the stage holds what differs per row; model_id and scored_at, the
+     * same for all, are constants of the INSERT: the server parses one
+     * timestamp instead of one per row, and the COPY is half as big */
+    sql = xasprintf("CREATE TEMP TABLE riskpipe_stage ON COMMIT DROP AS SELECT customer_id, "
+                    "high_risk_prediction, probability, reason_1, reason_2, reason_3, reason_4 "
+                    "FROM %s WITH NO DATA", target);
     if ((rc = db_exec(c, sql, e)))
         goto done;
-    if ((rc = db_copy_in_begin(c, "COPY riskpipe_stage (customer_id, high_risk_prediction, "
-                                  "probability, model_id, scored_at, reason_1, reason_2, "
-                                  "reason_3) FROM STDIN", e)))
+    if ((rc = db_copy_in_begin(c, "COPY riskpipe_stage FROM STDIN", e)))
         goto done;
     for (i = 0; i < s->n && !rc; i++) {
-        row_text(&buf, m, s->ids[i], s->prob[i], s->reasons + i * PIPE_REASONS, scored_at, 0);
+        row_text(&buf, m, s->why, s->ids[i], s->prob[i], s->reasons + i * PIPE_REASONS, NULL, 0);
         if (buf.len >= (1u << 20) || i + 1 == s->n) {
             rc = db_copy_in_put(c, buf.p, buf.len, e);
             sb_clear(&buf);
@@ -145,11 +161,16 @@ static int write_table(db_conn *c, const rp_tables *t, const model *m,
     if ((rc = db_copy_in_end(c, rc != RP_OK, e)))
         goto done;
     free(sql);
-    sql = xasprintf("TRUNCATE %s; INSERT INTO %s (customer_id, high_risk_prediction, "
-                    "probability, model_id, scored_at, reason_1, reason_2, reason_3) "
-                    "SELECT customer_id, high_risk_prediction, probability, model_id, "
-                    "scored_at, reason_1, reason_2, reason_3 FROM riskpipe_stage",
-                    target, target);
+    {
+        char *mid = db_quote_literal(c, m->model_id), *at = db_quote_literal(c, scored_at);
+        sql = xasprintf("TRUNCATE %s; INSERT INTO %s (customer_id, high_risk_prediction, "
+                        "probability, model_id, scored_at, reason_1, reason_2, reason_3, "
+                        "reason_4) SELECT customer_id, high_risk_prediction, probability, "
+                        "%s::text, %s::timestamptz, reason_1, reason_2, reason_3, reason_4 "
+                        "FROM riskpipe_stage", target, target, mid, at);
+        free(mid);
+        free(at);
+    }
     if ((rc = db_exec(c, sql, e)))
         goto done;
     test_pause();
@@ -182,15 +203,53 @@ static int write_all(int fd, const char *buf, size_t len, const char *path, rp_e
     return RP_OK;
 }
 
-/* The CSV, written to PATH.tmp.PID, fsynced, then renamed over PATH. */
+/*
+ * Removes "<path>.tmp.<pid>" files whose process is gone: what a riskpipe
+ * killed (SIGKILL, power loss) while writing path leaves behind.  A file
+ * of a live process (another riskpipe writing the same path) is kept.
+ */
+static void sweep_stale_tmp(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? xstrndup(path, slash == path ? 1 : (size_t)(slash - path))
+                      : xstrdup(".");
+    char *prefix = xasprintf("%s.tmp.", slash ? slash + 1 : path);
+    size_t n = strlen(prefix);
+    DIR *dh = opendir(dir);
+    struct dirent *de;
+
+    while (dh && (de = readdir(dh)) != NULL) {
+        const char *p = de->d_name + n;
+        char *end, *full;
+        long pid;
+        if (strncmp(de->d_name, prefix, n) != 0 || !*p)
+            continue;
+        pid = strtol(p, &end, 10);
+        if (*end || pid <= 0 || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        full = xasprintf("%s/%s", dir, de->d_name);
+        unlink(full);
+        free(full);
+    }
+    if (dh)
+        closedir(dh);
+    free(prefix);
+    free(dir);
+}
+
+/* The CSV, written to PATH.tmp.PID and fsynced; *tmp_out receives that
+ * name, which install_csv renames over PATH after the COMMIT (or the
+ * caller removes).  On failure no temporary file is left. */
 static int write_csv(const char *path, const model *m, const scores *s,
-                     const char *scored_at, rp_err *e)
+                     const char *scored_at, char **tmp_out, rp_err *e)
 {
     char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
     sb_t buf = {0};
     size_t i;
     int fd, rc = RP_OK;
 
+    *tmp_out = NULL;
+    sweep_stale_tmp(path);
     fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
     if (fd < 0) {
         rc = rp_err_set(e, RP_EINTERNAL, "could not create \"%s\": %s", tmp, strerror(errno));
@@ -198,40 +257,72 @@ static int write_csv(const char *path, const model *m, const scores *s,
         return rc;
     }
     sb_append(&buf, "customer_id,high_risk_prediction,probability,model_id,scored_at,"
-                    "reason_1,reason_2,reason_3\n");
+                    "reason_1,reason_2,reason_3,reason_4\n");
     for (i = 0; i < s->n && !rc; i++) {
-        row_text(&buf, m, s->ids[i], s->prob[i], s->reasons + i * PIPE_REASONS, scored_at, 1);
+        row_text(&buf, m, s->why, s->ids[i], s->prob[i], s->reasons + i * PIPE_REASONS, scored_at, 1);
         if (buf.len >= (1u << 20) || i + 1 == s->n) {
             rc = write_all(fd, buf.p, buf.len, tmp, e);
             sb_clear(&buf);
         }
     }
+    if (!rc)
+        rc = rp_err_interrupted(e);   /* a stop signal: keep the old CSV */
     if (!rc && fsync(fd) != 0)
         rc = rp_err_set(e, RP_EINTERNAL, "could not write \"%s\": %s", tmp, strerror(errno));
     if (close(fd) != 0 && !rc)
         rc = rp_err_set(e, RP_EINTERNAL, "could not write \"%s\": %s", tmp, strerror(errno));
-    if (!rc && rename(tmp, path) != 0)
+    if (rc) {
+        unlink(tmp);
+        free(tmp);
+        rp_err_hint(e, "the previous \"%s\" and the predictions table are unchanged", path);
+    } else {
+        *tmp_out = tmp;
+    }
+    sb_free(&buf);
+    return rc;
+}
+
+/* Renames the finished temporary CSV over path; frees tmp. */
+static int install_csv(char *tmp, const char *path, rp_err *e)
+{
+    int rc = RP_OK;
+
+    if (rename(tmp, path) != 0) {
         rc = rp_err_set(e, RP_EINTERNAL, "could not rename \"%s\" to \"%s\": %s", tmp, path,
                         strerror(errno));
-    if (rc)
         unlink(tmp);
-    sb_free(&buf);
+    }
     free(tmp);
     return rc;
 }
 
 /* riskpipe_runs bookkeeping: one row per scoring run. */
+/*
+ * A new row carries its session's backend pid (details.backend_pid) until
+ * run_end replaces details: a 'running' row whose session is gone belongs
+ * to a riskpipe that died without a word (SIGKILL, a crash, the server
+ * going down), and the next run marks it failed.
+ */
 static long run_begin(db_conn *c, const rp_tables *t, const char *command,
                       const model *m)
 {
     char *tab = schema_qualify(c, t, "riskpipe_runs");
-    char *sql = xasprintf("INSERT INTO %s (command, model_id) VALUES ($1, $2) "
+    char *sql = xasprintf("INSERT INTO %s (command, model_id, details) VALUES ($1, $2, "
+                          "jsonb_build_object('backend_pid', pg_backend_pid())) "
                           "RETURNING run_id", tab);
+    char *stale = xasprintf("UPDATE %s r SET status = 'failed', finished_at = clock_timestamp(), "
+                            "error = 'abandoned: the riskpipe process ended without "
+                            "recording a result (killed, or the server restarted)' "
+                            "WHERE status = 'running' AND details ? 'backend_pid' AND NOT EXISTS "
+                            "(SELECT 1 FROM pg_stat_activity a "
+                            "WHERE a.pid = (r.details->>'backend_pid')::int)", tab);
     const char *params[2] = {command, m->model_id};
     char *v = NULL;
     rp_err ignore;
     long id = 0;
 
+    db_exec(c, stale, &ignore);
+    free(stale);
     if (db_query_value(c, sql, 2, params, &v, &ignore) == RP_OK && v)
         id = atol(v);
     free(v);
@@ -240,19 +331,28 @@ static long run_begin(db_conn *c, const rp_tables *t, const char *command,
     return id;
 }
 
+/* details: the run's JSON (drift.h: PSI and unseen categories per
+ * column) or NULL; o->inputs: the rows came from CSV files, whose rejected
+ * rows are counted. */
 static void run_end(db_conn *c, const rp_tables *t, long run_id,
-                    const predict_summary *s, const rp_err *err)
+                    const predict_summary *s, const rp_err *err,
+                    const char *details, const predict_opts *o)
 {
-    char *tab, *sql, sc[32], sh[32], su[32], sid[32];
-    const char *params[6];
+    char *tab, *sql, sc[32], sh[32], su[32], sid[32], sr[32];
+    char msg[sizeof err->msg + 64];
+    const char *params[8];
     rp_err ignore;
+    db_conn *again;
 
     if (!run_id)
         return;
     tab = schema_qualify(c, t, "riskpipe_runs");
     sql = xasprintf("UPDATE %s SET finished_at = clock_timestamp(), rows_scored = $2, "
-                    "high_risk = $3, unseen_categories = $4, status = $5, error = $6 "
-                    "WHERE run_id = $1", tab);
+                    "high_risk = $3, unseen_categories = $4, status = $5, error = $6, "
+                    "details = $7::jsonb, rows_rejected = $8 WHERE run_id = $1", tab);
+    snprintf(sr, sizeof sr, "%ld", o->rejected);
+    params[6] = details;
+    params[7] = o->inputs ? sr : NULL;
     snprintf(sid, sizeof sid, "%ld", run_id);
     snprintf(sc, sizeof sc, "%ld", s->scored);
     snprintf(sh, sizeof sh, "%ld", s->high_risk);
@@ -262,8 +362,19 @@ static void run_end(db_conn *c, const rp_tables *t, long run_id,
     params[2] = err ? NULL : sh;
     params[3] = su;
     params[4] = err ? "failed" : "ok";
-    params[5] = err ? err->msg : NULL;
-    db_exec_params(c, sql, 6, params, &ignore);
+    /* a failure after a stop signal is the signal's doing (main.c) */
+    if (err && rp_interrupt && !strstr(err->msg, "interrupted by "))
+        snprintf(msg, sizeof msg, "interrupted by %s: %s", rp_interrupt_name(), err->msg);
+    else if (err)
+        snprintf(msg, sizeof msg, "%s", err->msg);
+    params[5] = err ? msg : NULL;
+    /* a failed run whose connection is what failed (killed, the server
+     * restarted) cannot update its row there: once more on a new one */
+    if (db_exec_params(c, sql, 8, params, &ignore) != RP_OK && err &&
+        (again = db_connect_like(c, &ignore)) != NULL) {
+        db_exec_params(again, sql, 8, params, &ignore);
+        db_close(again);
+    }
     free(sql);
     free(tab);
 }
@@ -285,8 +396,12 @@ static int get_features(db_conn *c, const rp_tables *t, const model *m,
                         rp_err *e)
 {
     feat_spec spec;
+    ff_info fi;
     int rc;
 
+    /* missing columns and columns of another type: a message naming them */
+    if ((rc = inputs_check(c, t, e)))
+        return rc;
     feat_spec_copy(&spec, &m->feat);
     if (o->as_of)
         snprintf(spec.as_of, sizeof spec.as_of, "%s", o->as_of);
@@ -295,24 +410,103 @@ static int get_features(db_conn *c, const rp_tables *t, const model *m,
         return rc;
     }
     rc = feat_build(c, t, &spec, q, e);
-    feat_spec_free(&spec);
+    /* the SQL path or the client-side one (fastfeat.h): the same dataset */
     if (!rc)
-        rc = ds_load(c, q, d, e);
-    return rc;
+        rc = ff_load(c, t, &spec, q, &o->features, d, &fi, e);
+    feat_spec_free(&spec);
+    if (rc)
+        return rc;
+    /* an empty customers table is far more likely a failed load upstream
+     * than a bank without customers: keep the previous predictions */
+    if (d->n == 0) {
+        rp_err_set(e, RP_EDATA, "table \"%s\".\"%s\" has no rows: nothing to score",
+                   t->schema, t->customers);
+        rp_err_hint(e, "the previous predictions are kept; load the customers and run again");
+        return RP_EDATA;
+    }
+    ff_warn_orphans(c, t, &fi);
+    if (d->nonfinite)
+        log_warn("%zu NaN or infinite values in the features were treated as missing",
+                 d->nonfinite);
+    return RP_OK;
+}
+
+/* The drift warning: how many columns moved, the worst few by name. */
+static void warn_drift(const drift_result *r)
+{
+    int watch, act, shown = 0, k, best;
+    sb_t list = {0};
+    unsigned char *done = xcalloc((size_t)r->nfeat + 2, 1);
+
+    drift_count(r, &watch, &act);
+    if (!watch && !act) {
+        log_verbose("drift: score PSI %.4f; no column above %.2f", r->score.psi, DRIFT_WATCH);
+        free(done);
+        return;
+    }
+    /* the worst first, the score as column -1 */
+    while (shown < 5) {
+        double worst = DRIFT_WATCH;
+        best = -2;
+        for (k = -1; k < r->nfeat; k++) {
+            double p = k < 0 ? r->score.psi : r->feat[k].psi;
+            if (!done[k + 1] && p > worst) {
+                worst = p;
+                best = k;
+            }
+        }
+        if (best == -2)
+            break;
+        done[best + 1] = 1;
+        sb_printf(&list, "%s%s %.3f", shown++ ? ", " : "",
+                  best < 0 ? "score" : r->feat[best].ref->name, worst);
+    }
+    log_warn("population drift: %d column%s with PSI > %.2f (act), %d > %.2f (watch): %s%s; "
+             "see `riskpipe drift`", act, act == 1 ? "" : "s", DRIFT_ACT, watch, DRIFT_WATCH,
+             sb_str(&list), watch + act > shown ? ", ..." : "");
+    sb_free(&list);
+    free(done);
+}
+
+/* PSI of the score and every feature against the model's reference, and
+ * unseen categories per column: the run's details JSON (caller frees). */
+static char *check_drift(const model *m, const dataset *d, const feat_query *q,
+                         const double *prob)
+{
+    size_t *unseen = xcalloc((size_t)q->ncols + 1, sizeof *unseen);
+    drift_result r;
+    char *json;
+
+    drift_unseen(&m->enc, d, q, unseen);
+    if (!m->drift.present) {
+        log_verbose("the model has no drift reference (an older model file): no PSI");
+        json = drift_details_json(NULL, q, unseen);
+    } else {
+        drift_compare(&m->drift, d, q, prob, &r);
+        warn_drift(&r);
+        json = drift_details_json(&r, q, unseen);
+        drift_result_free(&r);
+    }
+    free(unseen);
+    return json;
 }
 
 static int score_and_write(db_conn *c, const rp_tables *t, model *m,
                            const predict_opts *o, const dataset *d,
-                           const feat_query *q, predict_summary *out, rp_err *e)
+                           const feat_query *q, predict_summary *out,
+                           char **details, rp_err *e)
 {
     scores s;
     double *X;
+    char *tmp = NULL;
     size_t i;
-    int rc;
+    int rc, j;
+    progress pg;
 
     /* binding only sets the transient column indices of m->enc */
     if ((rc = enc_bind(&m->enc, q, e)))
         return rc;
+    progress_begin(&pg, "score", 0);   /* stage timings cover the whole run (-v) */
     X = enc_apply(&m->enc, d, NULL, d->n, &out->unseen);
     s.n = d->n;
     s.ids = d->ids;
@@ -320,15 +514,140 @@ static int score_and_write(db_conn *c, const rp_tables *t, model *m,
     s.reasons = xmallocarray(d->n * PIPE_REASONS + 1, sizeof *s.reasons);
     pipe_score(m, X, d->n, s.prob, s.reasons);
     free(X);
+    *details = check_drift(m, d, q, s.prob);
+    s.why = xcalloc((size_t)m->p + 1, sizeof *s.why);
+    for (j = 0; j < m->p; j++)
+        s.why[j] = expl_reason_text(m, j);
     out->scored = (long)d->n;
     for (i = 0; i < d->n; i++)
         out->high_risk += s.prob[i] >= m->threshold;
-    if (!o->no_db_write)
+    progress_end(&pg);
+    /* the CSV first, the table's COMMIT, then the CSV's rename (above) */
+    if (o->csv_path) {
+        progress_begin(&pg, "csv", 0);
+        rc = write_csv(o->csv_path, m, &s, out->scored_at, &tmp, e);
+        progress_end(&pg);
+    }
+    if (!rc && !o->no_db_write)
         rc = write_table(c, t, m, &s, out->scored_at, e);
-    if (!rc && o->csv_path)
-        rc = write_csv(o->csv_path, m, &s, out->scored_at, e);
+    if (tmp && rc) {
+        unlink(tmp);
+        free(tmp);
+    } else if (tmp) {
+        rc = install_csv(tmp, o->csv_path, e);
+    }
+    for (j = 0; j < m->p; j++)
+        free(s.why[j]);
+    free(s.why);
     free(s.prob);
     free(s.reasons);
+    return rc;
+}
+
+/*
+ * predict --in-database: the scoring query of sqlscore.c runs in the
+ * server.  The same atomic pattern as write_table, with the stage filled
+ * by CREATE TEMP TABLE ... AS <scoring query> instead of COPY: the rows are
+ * computed, staged and copied into the predictions table without leaving
+ * the server.  The stage (not a TRUNCATE + INSERT straight from the scoring
+ * query) keeps readers waiting only for the final copy, not for the whole
+ * feature computation.
+ */
+static int in_db_select(db_conn *c, const rp_tables *t, model *m,
+                        const predict_opts *o, char **sel, rp_err *e)
+{
+    feat_spec spec;
+    feat_query q;
+    int rc;
+
+    if ((rc = inputs_check(c, t, e)))
+        return rc;
+    feat_spec_copy(&spec, &m->feat);
+    if (o->as_of)
+        snprintf(spec.as_of, sizeof spec.as_of, "%s", o->as_of);
+    else
+        rc = feat_default_as_of(c, t, spec.as_of, e);
+    /* unordered: an INSERT does not need the sort */
+    if (!rc)
+        rc = feat_build_ex(c, t, &spec, NULL, 0, &q, e);
+    feat_spec_free(&spec);
+    if (rc)
+        return rc;
+    if (!(rc = enc_bind(&m->enc, &q, e)))
+        *sel = sqlscore_select(c, m, &q, 1);
+    feat_query_free(&q);
+    return rc;
+}
+
+/* Row count, high-risk count and unseen values of the filled stage. */
+static int in_db_counts(db_conn *c, const rp_tables *t, predict_summary *out,
+                        rp_err *e)
+{
+    db_rows *r = NULL;
+    int rc = db_query(c, "SELECT count(*), coalesce(sum(high_risk_prediction), 0), "
+                         "coalesce(sum(unseen), 0) FROM riskpipe_stage", 0, NULL, &r, e);
+
+    if (rc)
+        return rc;
+    out->scored = atol(db_rows_get(r, 0, 0));
+    out->high_risk = atol(db_rows_get(r, 0, 1));
+    out->unseen = (size_t)strtoull(db_rows_get(r, 0, 2), NULL, 10);
+    db_rows_free(r);
+    /* as get_features: an empty customers table is a failed load upstream */
+    if (out->scored == 0) {
+        rp_err_set(e, RP_EDATA, "table \"%s\".\"%s\" has no rows: nothing to score",
+                   t->schema, t->customers);
+        rp_err_hint(e, "the previous predictions are kept; load the customers and run again");
+        return RP_EDATA;
+    }
+    return RP_OK;
+}
+
+static int score_in_db(db_conn *c, const rp_tables *t, model *m,
+                       const predict_opts *o, predict_summary *out, rp_err *e)
+{
+    char *target, *sel = NULL, *sql;
+    const char *params[1] = {out->scored_at};
+    int rc;
+
+    if ((rc = in_db_select(c, t, m, o, &sel, e)))
+        return rc;
+    inputs_warn_orphans(c, t);
+    target = schema_qualify(c, t, t->predictions);
+    sql = xasprintf("CREATE TEMP TABLE riskpipe_stage ON COMMIT DROP AS %s", sel);
+    log_verbose("scoring query:\n%s", sql);
+    if (!(rc = db_begin(c, e)) && !(rc = db_exec(c, sql, e)))
+        rc = in_db_counts(c, t, out, e);
+    free(sql);
+    {
+        sb_t rs = {0};
+        for (int k = 1; k <= PIPE_REASONS; k++)
+            sb_printf(&rs, ", reason_%d", k);
+        sql = xasprintf("INSERT INTO %s (customer_id, high_risk_prediction, probability, "
+                        "model_id, scored_at%s) SELECT customer_id, high_risk_prediction, "
+                        "probability, model_id, $1::timestamptz%s FROM riskpipe_stage",
+                        target, sb_str(&rs), sb_str(&rs));
+        sb_free(&rs);
+    }
+    if (!rc) {
+        char *trunc = xasprintf("TRUNCATE %s", target);
+        rc = db_exec(c, trunc, e);
+        free(trunc);
+    }
+    if (!rc)
+        rc = db_exec_params(c, sql, 1, params, e);
+    if (!rc) {
+        test_pause();
+        rc = db_commit(c, e);
+    }
+    if (rc) {
+        db_rollback(c);
+        if (rc != RP_EDATA)
+            rp_err_prefix(e, "scoring in the database (the previous predictions are unchanged)");
+    }
+    free(sql);
+    free(sel);
+    free(target);
     return rc;
 }
 
@@ -338,7 +657,7 @@ int pipe_predict(db_conn *c, const rp_tables *t, model *m,
 {
     dataset d;
     feat_query q;
-    char *key;
+    char *key, *details = NULL;
     int rc;
 
     memset(out, 0, sizeof *out);
@@ -352,11 +671,16 @@ int pipe_predict(db_conn *c, const rp_tables *t, model *m,
     out->run_id = run_begin(c, t, o->command ? o->command : "predict", m);
     if ((rc = scored_at_now(c, out->scored_at, e)))
         goto done;
-    if (!d_in && (rc = get_features(c, t, m, o, &d, &q, e)))
+    if (o->in_database) {
+        rc = score_in_db(c, t, m, o, out, e);
         goto done;
-    rc = score_and_write(c, t, m, o, d_in ? d_in : &d, q_in ? q_in : &q, out, e);
+    }
+    if (!d_in && (rc = get_features(c, o->inputs ? o->inputs : t, m, o, &d, &q, e)))
+        goto done;
+    rc = score_and_write(c, t, m, o, d_in ? d_in : &d, q_in ? q_in : &q, out, &details, e);
 done:
-    run_end(c, t, out->run_id, out, rc ? e : NULL);
+    run_end(c, t, out->run_id, out, rc ? e : NULL, details, o);
+    free(details);
     ds_free(&d);
     feat_query_free(&q);
     return rc;

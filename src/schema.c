@@ -65,7 +65,13 @@ static void add_own_tables(sb_t *sql, db_conn *c, const rp_tables *t)
               "probability FLOAT8 NOT NULL, "
               "model_id TEXT NOT NULL, "
               "scored_at TIMESTAMPTZ NOT NULL, "
-              "reason_1 TEXT, reason_2 TEXT, reason_3 TEXT");
+              "reason_1 TEXT, reason_2 TEXT, reason_3 TEXT, reason_4 TEXT");
+    /* tables created before reason codes became four (issue 4) */
+    {
+        char *qt = schema_qualify(c, t, t->predictions);
+        sb_printf(sql, "ALTER TABLE %s ADD COLUMN IF NOT EXISTS reason_4 TEXT;\n", qt);
+        free(qt);
+    }
     add_table(sql, c, t, "riskpipe_models",
               "model_id TEXT PRIMARY KEY, "
               "created_at TIMESTAMPTZ NOT NULL DEFAULT now(), "
@@ -80,7 +86,13 @@ static void add_own_tables(sb_t *sql, db_conn *c, const rp_tables *t)
               "finished_at TIMESTAMPTZ, model_id TEXT, "
               "rows_scored BIGINT, high_risk BIGINT, unseen_categories BIGINT, "
               "status TEXT NOT NULL DEFAULT 'running', error TEXT, "
-              "details JSONB");
+              "details JSONB, rows_rejected BIGINT");
+    /* tables created before predict --from-csv counted rejected rows */
+    {
+        char *qt = schema_qualify(c, t, "riskpipe_runs");
+        sb_printf(sql, "ALTER TABLE %s ADD COLUMN IF NOT EXISTS rows_rejected BIGINT;\n", qt);
+        free(qt);
+    }
 }
 
 /* Runs the DDL in one transaction.  Concurrent inits are serialised:
@@ -108,28 +120,69 @@ static int run_ddl(db_conn *c, const rp_tables *t, sb_t *sql, rp_err *e)
     return rc;
 }
 
+/* The input tables' columns as `riskpipe init` creates them (also used
+ * by load_temp_tables when the user has no tables to copy the shape of). */
+static const char *const input_columns[3] = {
+    "customer_id INT PRIMARY KEY, age INT, city TEXT, account_type TEXT",
+    "account_id INT PRIMARY KEY, customer_id INT NOT NULL, "
+    "balance NUMERIC(14,2), risk_score NUMERIC(6,4)",
+    "transaction_id BIGINT PRIMARY KEY, customer_id INT NOT NULL, "
+    "amount NUMERIC(14,2), transaction_date DATE, category TEXT",
+};
+
+const char *schema_input_columns(int which)
+{
+    return which >= 0 && which < 3 ? input_columns[which] : NULL;
+}
+
 int schema_init(db_conn *c, const rp_tables *t, rp_err *e)
 {
     sb_t sql = {0};
 
-    add_table(&sql, c, t, t->customers,
-              "customer_id INT PRIMARY KEY, age INT, city TEXT, account_type TEXT");
-    add_table(&sql, c, t, t->accounts,
-              "account_id INT PRIMARY KEY, customer_id INT NOT NULL, "
-              "balance NUMERIC(14,2), risk_score NUMERIC(6,4)");
-    add_table(&sql, c, t, t->transactions,
-              "transaction_id BIGINT PRIMARY KEY, customer_id INT NOT NULL, "
-              "amount NUMERIC(14,2), transaction_date DATE, category TEXT");
+    add_table(&sql, c, t, t->customers, input_columns[0]);
+    add_table(&sql, c, t, t->accounts, input_columns[1]);
+    add_table(&sql, c, t, t->transactions, input_columns[2]);
     add_index(&sql, c, t, t->accounts, "customer_id");
     add_index(&sql, c, t, t->transactions, "customer_id");
     add_own_tables(&sql, c, t);
     return run_ddl(c, t, &sql, e);
 }
 
+/*
+ * 1 when riskpipe's own tables all exist and this role does not own them
+ * all, 0 otherwise, -1 on error.  Such a role is the least-privilege one
+ * of README "Security" (SELECT on the inputs, writes on riskpipe's
+ * tables): PostgreSQL refuses it even CREATE ... IF NOT EXISTS on tables
+ * that exist (it checks CREATE on the schema and the database first) and
+ * ALTER ... ADD COLUMN IF NOT EXISTS (ownership), so it must skip the DDL.
+ */
+static int own_tables_ready(db_conn *c, const rp_tables *t, rp_err *e)
+{
+    char *p = schema_qualify(c, t, t->predictions);
+    char *m = schema_qualify(c, t, "riskpipe_models");
+    char *r = schema_qualify(c, t, "riskpipe_runs");
+    const char *params[3] = {p, m, r};
+    char *v = NULL;
+    int rc = db_query_value(c, "SELECT count(k.oid) = 3 AND NOT bool_and(pg_has_role(k.relowner, "
+                               "'USAGE')) FROM unnest(ARRAY[$1, $2, $3]) AS n "
+                               "LEFT JOIN pg_class k ON k.oid = to_regclass(n)",
+                            3, params, &v, e);
+    int ready = rc ? -1 : v && strcmp(v, "t") == 0;
+
+    free(v);
+    free(p);
+    free(m);
+    free(r);
+    return ready;
+}
+
 int schema_init_own(db_conn *c, const rp_tables *t, rp_err *e)
 {
     sb_t sql = {0};
+    int ready = own_tables_ready(c, t, e);
 
+    if (ready)
+        return ready < 0 ? RP_EDB : RP_OK;
     add_own_tables(&sql, c, t);
     return run_ddl(c, t, &sql, e);
 }

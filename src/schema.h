@@ -30,7 +30,13 @@ char *schema_qualify(db_conn *c, const rp_tables *t, const char *table);
  * and riskpipe_runs, each only if missing.  Never touches existing rows. */
 int schema_init(db_conn *c, const rp_tables *t, rp_err *e);
 
-/* Creates only riskpipe's own tables (train and predict call this). */
+/* The column list (with keys) of input table 0 customers, 1 accounts or
+ * 2 transactions as `riskpipe init` creates it; NULL for another index. */
+const char *schema_input_columns(int which);
+
+/* Creates only riskpipe's own tables (train and predict call this).  When
+ * they all exist and this role does not own them (a least-privilege role,
+ * README "Security"), it runs no DDL at all. */
 int schema_init_own(db_conn *c, const rp_tables *t, rp_err *e);
 
 /* RP_OK when the three input tables exist; RP_EDATA naming the first one

@@ -23,7 +23,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cv.h"
 #include "encode.h"
+#include "evaluate.h"
+#include "explain.h"
+#include "inputs.h"
 #include "logreg.h"
 #include "metrics.h"
 #include "registry.h"
@@ -111,7 +115,8 @@ static int make_split(const dataset *d, double frac, long seed, split *s, rp_err
         free(cls[0]);
         free(cls[1]);
         if (s->n_all == 0) {
-            rp_err_set(e, RP_EDATA, "no labelled customers: every customer's risk_score is NULL");
+            rp_err_set(e, RP_EDATA, "no labelled customers: none of the %zu customers "
+                       "has an account with a risk_score", d->n);
             rp_err_hint(e, "the label is max(risk_score) over a customer's accounts; "
                            "fill risk_score for the customers you have assessed");
         } else {
@@ -157,40 +162,71 @@ static double *gather_labels(const dataset *d, const size_t *rows, size_t n)
     return y;
 }
 
-/* scikit-learn's "balanced": w_c = n / (2 * n_c). */
-static double *balanced_weights(const double *y, size_t n)
-{
-    double *w = xmallocarray(n, sizeof *w), pos = 0;
-    size_t i;
-
-    for (i = 0; i < n; i++)
-        pos += y[i];
-    for (i = 0; i < n; i++)
-        w[i] = (double)n / (2.0 * (y[i] > 0.5 ? pos : (double)n - pos));
-    return w;
-}
-
-/* Fits on rows, with the options' penalty and weights. */
-static int fit_rows(const double *X, size_t n, size_t p, const double *y,
-                    const train_opts *o, lr_fit *fit, rp_err *e)
+/* Fits on the dataset rows rows[0..n), with the options' penalty and
+ * weights (wcol: the weight column per dataset row, or NULL; balanced:
+ * scikit-learn's n / (2 n_c), see cv_weights); names (p design column
+ * names) let the solver's errors name a column. */
+static int fit_rows(const double *X, const size_t *rows, size_t n, size_t p,
+                    const double *y, const train_opts *o, const double *wcol,
+                    const char *const *names, lr_fit *fit, rp_err *e)
 {
     lr_params par = lr_params_default();
-    double *w = o->class_weight_balanced ? balanced_weights(y, n) : NULL;
+    double *w = cv_weights(wcol, rows, y, n, o->class_weight_balanced);
     int rc;
 
     par.C = o->C;
+    par.names = names;
     rc = lr_train(X, n, p, y, w, &par, fit, e);
     free(w);
     return rc;
 }
 
-/* Held-out metrics of fit on the test rows; chooses the threshold. */
-static void evaluate(const lr_fit *fit, const double *X, const double *y,
-                     size_t n, const train_opts *o, model_metrics *mm)
+/* Testing aid (--dump-cv DIR): the held-out labels and probabilities, so
+ * that a test can recompute the evaluation and the threshold policy. */
+static int dump_heldout(const char *dir, const double *y, const double *s,
+                        size_t n, rp_err *e)
+{
+    char *path = xasprintf("%s/heldout.csv", dir);
+    FILE *f = fopen(path, "w");
+    int rc = RP_OK;
+
+    if (f) {
+        fprintf(f, "y,score\n");
+        for (size_t i = 0; i < n; i++)
+            fprintf(f, "%.0f,%.17g\n", y[i], s[i]);
+    }
+    if (!f || fclose(f))
+        rc = rp_err_set(e, RP_EINTERNAL, "could not write \"%s\"", path);
+    free(path);
+    return rc;
+}
+
+/* The threshold policy of o (--threshold X makes it "fixed"), recorded
+ * by name in m; its threshold on the held-out scores s into *thr. */
+static int choose_threshold(const train_opts *o, const double *y,
+                            const double *s, size_t n, model *m, double *thr,
+                            rp_err *e)
+{
+    thr_policy pol = o->policy;
+
+    if (!isnan(o->threshold)) {
+        pol.kind = THR_FIXED;
+        pol.a = o->threshold;
+    }
+    thr_policy_name(&pol, m->threshold_policy, sizeof m->threshold_policy);
+    return thr_choose(&pol, y, s, n, thr, e);
+}
+
+/* Held-out metrics of fit on the test rows into m->test and m->eval;
+ * chooses the threshold. */
+static int evaluate(const lr_fit *fit, const double *X, const double *y,
+                    size_t n, const train_opts *o, model *m, rp_err *e)
 {
     double *s = xmallocarray(n, sizeof *s);
+    model_metrics *mm = &m->test;
     met_confusion cm;
     size_t i;
+    int rc;
 
     lr_decision(fit, X, n, s);
     for (i = 0; i < n; i++)
@@ -204,7 +240,11 @@ static void evaluate(const lr_fit *fit, const double *X, const double *y,
     mm->log_loss = met_log_loss(y, s, n);
     mm->brier = met_brier(y, s, n);
     mm->ks = met_ks(y, s, n, &mm->ks_score);
-    mm->threshold = isnan(o->threshold) ? met_best_f1_threshold(y, s, n) : o->threshold;
+    if ((o->dump_cv && (rc = dump_heldout(o->dump_cv, y, s, n, e))) ||
+        (rc = choose_threshold(o, y, s, n, m, &mm->threshold, e))) {
+        free(s);
+        return rc;
+    }
     cm = met_confusion_at(y, s, n, mm->threshold);
     mm->tp = (long)cm.tp;
     mm->fp = (long)cm.fp;
@@ -214,7 +254,9 @@ static void evaluate(const lr_fit *fit, const double *X, const double *y,
     mm->precision = cm.precision;
     mm->recall = cm.recall;
     mm->f1 = cm.f1;
+    eval_fill(y, s, n, mm->threshold, m->threshold_policy, &m->eval);
     free(s);
+    return RP_OK;
 }
 
 /* Copies the refit into the model, with coefficients on the original
@@ -281,71 +323,185 @@ static int dump_matrix(const char *path, const double *X, const double *y,
     return RP_OK;
 }
 
-/* Loads the data: as-of date, categories, feature query, rows. */
-static int load_features(db_conn *c, const rp_tables *t, const train_opts *o,
-                         model *m, dataset *d, feat_query *q, rp_err *e)
+/* The feature query for o: as-of date, categories, SQL. */
+static int build_features(db_conn *c, const rp_tables *t, const train_opts *o,
+                          model *m, feat_query *q, rp_err *e)
 {
     int rc;
 
     m->feat.set = o->feature_set;
     m->feat.label_threshold = o->label_threshold;
-    if (o->as_of)
-        snprintf(m->feat.as_of, sizeof m->feat.as_of, "%s", o->as_of);
-    else if ((rc = feat_default_as_of(c, t, m->feat.as_of, e)))
-        return rc;
-    if (o->feature_set == FEAT_DEFAULT &&
-        (rc = feat_learn_categories(c, t, &m->feat, o->top_k, e)))
-        return rc;
-    if ((rc = feat_build(c, t, &m->feat, q, e)))
-        return rc;
-    log_verbose("feature query:\n%s", q->sql);
-    return ds_load(c, q, d, e);
+    /* the category names are the first text the data send: a value that
+     * is not UTF-8 fails here, and inputs_explain names it */
+    if (!o->as_of && o->feature_set == FEAT_DEFAULT) {
+        /* the default as-of date and the categories in one scan */
+        progress pg;
+        progress_begin(&pg, "learn", 0);
+        rc = feat_learn_as_of_categories(c, t, &m->feat, o->top_k, e);
+        progress_end(&pg);
+        if (rc)
+            return inputs_explain(c, t, rc, e);
+    } else {
+        if (o->as_of)
+            snprintf(m->feat.as_of, sizeof m->feat.as_of, "%s", o->as_of);
+        else if ((rc = feat_default_as_of(c, t, m->feat.as_of, e)))
+            return rc;
+        if (o->feature_set == FEAT_DEFAULT &&
+            (rc = feat_learn_categories(c, t, &m->feat, o->top_k, e)))
+            return inputs_explain(c, t, rc, e);
+    }
+    /* borrowed for the one call (feat_spec.weight_column is not owned) */
+    m->feat.weight_column = o->weight_column;
+    rc = feat_build(c, t, &m->feat, q, e);
+    m->feat.weight_column = NULL;
+    return rc;
 }
 
-/* Everything after the data is in memory; no database access. */
-static int fit_and_evaluate(const train_opts *o, const dataset *d,
-                            const feat_query *q, model *m, rp_err *e)
+/* Loads the data: the feature query, then its rows (through the SQL
+ * path or the client-side path, fastfeat.h: the same dataset). */
+static int load_features(db_conn *c, const rp_tables *t, const train_opts *o,
+                         model *m, dataset *d, feat_query *q, ff_info *info,
+                         rp_err *e)
 {
+    int rc = build_features(c, t, o, m, q, e);
+
+    if (rc)
+        return rc;
+    log_verbose("feature query:\n%s", q->sql);
+    /* borrowed again: the client path reads the weight column too */
+    m->feat.weight_column = o->weight_column;
+    rc = ff_load(c, t, &m->feat, q, &o->features, d, info, e);
+    m->feat.weight_column = NULL;
+    if (!rc && o->dump_features)
+        rc = ds_dump(d, q, o->dump_features, e);
+    return rc;
+}
+
+int pipe_train_explain(db_conn *c, const rp_tables *t, const train_opts *o,
+                       char **plan, rp_err *e)
+{
+    feat_query q;
+    model m;
+    db_rows *r = NULL;
+    sb_t sb = {0};
+    char *sql;
+    int rc, i;
+
+    *plan = NULL;
+    memset(&q, 0, sizeof q);
+    model_init(&m);
+    rc = schema_check_inputs(c, t, e);
+    if (!rc)
+        rc = inputs_check(c, t, e);
+    if (!rc)
+        rc = build_features(c, t, o, &m, &q, e);
+    if (!rc) {
+        /* VERBOSE: each foreign scan shows the Remote SQL a shard runs */
+        sql = xasprintf("EXPLAIN (VERBOSE) %s", q.sql);
+        rc = db_query(c, sql, 0, NULL, &r, e);
+        free(sql);
+    }
+    for (i = 0; !rc && i < r->nrows; i++)
+        sb_printf(&sb, "%s\n", db_rows_get(r, i, 0));
+    if (!rc)
+        *plan = sb_steal(&sb);
+    sb_free(&sb);
+    db_rows_free(r);
+    feat_query_free(&q);
+    model_free(&m);
+    return rc;
+}
+
+/*
+ * --cv K and --C auto: cross-validation on all labelled rows (cv.h), into
+ * m->cv and m->cgrid.  *sel receives o with C replaced by the chosen one
+ * (o itself when neither option is given).
+ */
+static int select_model(const train_opts *o, const dataset *d,
+                        const feat_query *q, const double *wcol,
+                        const split *s, model *m, train_opts *sel, rp_err *e)
+{
+    double grid[MODEL_GRID_MAX];
+    int ng = 1, rc;
+    cv_opts co = { o->cv_folds ? o->cv_folds : CV_DEFAULT_FOLDS, o->seed,
+                   o->min_count, o->class_weight_balanced, wcol, o->dump_cv };
+
+    *sel = *o;
+    if (!o->cv_folds && !o->C_auto)
+        return RP_OK;
+    grid[0] = o->C;
+    if (o->C_auto) {
+        cv_default_grid(grid);
+        ng = CV_GRID_DEFAULT_N;
+    }
+    log_info("cross-validation: %d folds, %d value%s of C", co.k, ng, ng > 1 ? "s" : "");
+    rc = cv_run(d, q, s->all, s->n_all, grid, ng, &co, &m->cv,
+                o->C_auto ? &m->cgrid : NULL, e);
+    sel->C = m->cv.C;
+    return rc;
+}
+
+/* Everything after the data is in memory; no database access.  wcol: the
+ * weight column per dataset row, or NULL. */
+static int fit_and_evaluate(const train_opts *o, const dataset *d,
+                            const feat_query *q, const double *wcol,
+                            model *m, rp_err *e)
+{
+    train_opts sel;
     split s;
     double *Xtr = NULL, *Xte = NULL, *Xall = NULL, *ytr = NULL, *yte = NULL, *yall = NULL;
+    const char **names = NULL;
     lr_fit f1, f2;
-    size_t p;
+    size_t p, j;
     int rc;
 
     memset(&f1, 0, sizeof f1);
     memset(&f2, 0, sizeof f2);
-    if ((rc = make_split(d, o->test_fraction, o->seed, &s, e)))
+    if ((rc = make_split(d, o->test_fraction, o->seed, &s, e))) {
+        split_free(&s);   /* s.all is allocated even when the split fails */
         return rc;
+    }
+    if ((rc = select_model(o, d, q, wcol, &s, m, &sel, e)))
+        goto done;
+    o = &sel;   /* from here on, with the chosen C */
     rc = enc_fit(d, q, s.train, s.n_train, o->min_count, &m->enc, e);
     if (rc)
         goto done;
     p = (size_t)m->enc.p;
+    names = xmallocarray(p + 1, sizeof *names);
+    for (j = 0; j < p; j++)
+        names[j] = m->enc.cols[j].name;
     Xtr = enc_apply(&m->enc, d, s.train, s.n_train, NULL);
     Xte = enc_apply(&m->enc, d, s.test, s.n_test, NULL);
     ytr = gather_labels(d, s.train, s.n_train);
     yte = gather_labels(d, s.test, s.n_test);
-    if ((rc = fit_rows(Xtr, s.n_train, p, ytr, o, &f1, e)))
+    if ((rc = fit_rows(Xtr, s.train, s.n_train, p, ytr, o, wcol, names, &f1, e)))
         goto done;
-    evaluate(&f1, Xte, yte, s.n_test, o, &m->test);
+    if ((rc = evaluate(&f1, Xte, yte, s.n_test, o, m, e)))
+        goto done;
     free(Xtr);
     free(Xte);
     Xtr = Xte = NULL;
     Xall = enc_apply(&m->enc, d, s.all, s.n_all, NULL);
     yall = gather_labels(d, s.all, s.n_all);
-    if ((rc = fit_rows(Xall, s.n_all, p, yall, o, &f2, e)))
+    if ((rc = fit_rows(Xall, s.all, s.n_all, p, yall, o, wcol, names, &f2, e)))
         goto done;
     if (o->dump_matrix && (rc = dump_matrix(o->dump_matrix, Xall, yall, s.n_all, p, e)))
         goto done;
     store_fit(m, &f2);
+    /* explain's VIFs and average contributions need the refit's design */
+    if ((rc = expl_design_diag(Xall, s.n_all, (int)p, f2.intercept, f2.beta,
+                               &m->diag, e)))
+        goto done;
+    expl_data_diag(d, q, &m->diag);
     m->n_customers = (long)d->n;
     m->n_labelled = (long)s.n_all;
     m->n_events = (long)s.events;
     m->n_train = (long)s.n_train;
     m->n_test = (long)s.n_test;
     m->threshold = m->test.threshold;
-    snprintf(m->threshold_policy, sizeof m->threshold_policy, "%s",
-             isnan(o->threshold) ? "f1" : "fixed");
 done:
+    free(names);
     lr_fit_free(&f1);
     lr_fit_free(&f2);
     free(Xtr);
@@ -358,30 +514,123 @@ done:
     return rc;
 }
 
+/*
+ * --weight-column: the feature query returned the weight as its last
+ * column (FEAT_WEIGHT_COL).  *w points into d at it (one per row, not
+ * owned); *dv and *qv are shallow copies of d and q without it, so the
+ * encoder never sees the weight as a feature while d and q still own and
+ * free everything.  A labelled customer's weight must be a finite number
+ * >= 0 (unlabelled customers are never fitted: theirs is not looked at).
+ */
+static int take_weights(const train_opts *o, const rp_tables *t, const dataset *d,
+                        const feat_query *q, dataset *dv, feat_query *qv,
+                        const double **w, rp_err *e)
+{
+    int j = q->ncols - 1;
+
+    *dv = *d;
+    *qv = *q;
+    *w = NULL;
+    if (!o->weight_column)
+        return RP_OK;
+    if (j < 0 || strcmp(q->cols[j].name, FEAT_WEIGHT_COL) || !d->num[j])
+        return rp_err_set(e, RP_EINTERNAL, "the feature query lacks the weight column");
+    for (size_t i = 0; i < d->n; i++) {
+        double v = d->num[j][i];
+        if (isnan(d->label[i]) || (isfinite(v) && v >= 0))
+            continue;
+        rp_err_set(e, RP_EDATA, "customer %lld has %s weight in column \"%s\" of table "
+                   "\"%s\".\"%s\"", (long long)d->ids[i],
+                   isnan(v) ? "a NULL (or not a number)" : isfinite(v) ? "a negative" :
+                   "an infinite", o->weight_column, t->schema, t->customers);
+        rp_err_hint(e, "weights must be finite numbers >= 0 for every customer with a label");
+        return RP_EDATA;
+    }
+    dv->ncols--;
+    qv->ncols--;
+    *w = d->num[j];
+    return RP_OK;
+}
+
+/*
+ * The drift reference (drift.h): the distribution of every feature column
+ * and of the deployed model's score over all customers of the training
+ * data, the population predict will compare against.  The scores are
+ * computed in blocks of rows, so no second n x p matrix is held; each row
+ * gets the same arithmetic as in predict, so scoring the same data again
+ * gives PSI 0 exactly.
+ */
+static void drift_reference(model *m, const dataset *d, const feat_query *q)
+{
+    enum { BLOCK = 4096 };
+    double *prob = xmallocarray(d->n + 1, sizeof *prob);
+    size_t *rows = xmallocarray(BLOCK, sizeof *rows), i0, i, nb;
+    int *reasons = xmallocarray((size_t)BLOCK * PIPE_REASONS, sizeof *reasons);
+
+    for (i0 = 0; i0 < d->n; i0 += nb) {
+        double *X;
+        nb = d->n - i0 < BLOCK ? d->n - i0 : BLOCK;
+        for (i = 0; i < nb; i++)
+            rows[i] = i0 + i;
+        X = enc_apply(&m->enc, d, rows, nb, NULL);
+        pipe_score(m, X, nb, prob + i0, reasons);
+        free(X);
+    }
+    drift_ref_free(&m->drift);
+    drift_ref_build(d, q, prob, &m->drift);
+    free(prob);
+    free(rows);
+    free(reasons);
+}
+
 int pipe_train(db_conn *c, const rp_tables *t, const train_opts *o,
                model *m, dataset *d_out, feat_query *q_out, rp_err *e)
 {
+    dataset dv;
+    feat_query qv;
+    const double *w;
     dataset d;
     feat_query q;
+    ff_info fi;
     progress pg;
     int rc;
 
     memset(&d, 0, sizeof d);
     memset(&q, 0, sizeof q);
+    memset(&fi, 0, sizeof fi);
     model_init(m);
     if ((rc = schema_check_inputs(c, t, e)))
         goto fail;
-    if ((rc = load_features(c, t, o, m, &d, &q, e)))
+    /* missing columns and columns of another type: a message naming them
+     * rather than the server's error from the middle of the query */
+    if ((rc = inputs_check(c, t, e)))
         goto fail;
+    if (o->weight_column && (rc = inputs_check_weight(c, t, o->weight_column, e)))
+        goto fail;
+    if ((rc = load_features(c, t, o, m, &d, &q, &fi, e)))
+        goto fail;
+    if (d.n == 0) {
+        rc = rp_err_set(e, RP_EDATA, "table \"%s\".\"%s\" has no rows: no customers to train on",
+                        t->schema, t->customers);
+        goto fail;
+    }
+    ff_warn_orphans(c, t, &fi);
     if (d.nonfinite)
         log_warn("%zu NaN or infinite values in the features were treated as missing",
                  d.nonfinite);
+    if ((rc = take_weights(o, t, &d, &q, &dv, &qv, &w, e)))
+        goto fail;
     progress_begin(&pg, "fit", 0);
-    rc = fit_and_evaluate(o, &d, &q, m, e);
+    rc = fit_and_evaluate(o, &dv, &qv, w, m, e);
     progress_end(&pg);
     if (rc)
         goto fail;
-    m->C = o->C;
+    progress_begin(&pg, "drift", 0);   /* stage timings cover the whole run (-v) */
+    drift_reference(m, &dv, &qv);
+    progress_end(&pg);
+    m->C = m->cv.k ? m->cv.C : o->C;   /* --C auto: the chosen one */
+    if (o->weight_column)
+        snprintf(m->weight_column, sizeof m->weight_column, "%s", o->weight_column);
     m->class_weight_balanced = o->class_weight_balanced;
     m->min_count = o->min_count;
     m->test_fraction = o->test_fraction;
@@ -389,11 +638,14 @@ int pipe_train(db_conn *c, const rp_tables *t, const train_opts *o,
     m->feature_sql = xstrdup(q.sql);
     snprintf(m->riskpipe_version, sizeof m->riskpipe_version, "%s", RP_VERSION);
     make_id(m);
-    if ((rc = model_save(m, o->model_path, e)))
-        goto fail;
-    if (!o->no_register && (rc = reg_add(c, t, m, o->model_path, e)))
-        goto fail;
-    if (!o->no_register && o->activate && (rc = reg_activate(c, t, m->model_id, e)))
+    progress_begin(&pg, "save", 0);
+    rc = model_save(m, o->model_path, e);
+    if (!rc && !o->no_register)
+        rc = reg_add(c, t, m, o->model_path, e);
+    if (!rc && !o->no_register && o->activate)
+        rc = reg_activate(c, t, m->model_id, e);
+    progress_end(&pg);
+    if (rc)
         goto fail;
     if (d_out && q_out) {
         *d_out = d;

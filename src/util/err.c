@@ -1,6 +1,7 @@
 /*
- * err.c - filling rp_err.  All strings are truncated to their buffers; an
- * error message is never worth a failure of its own.
+ * err.c - filling rp_err, and the stop-signal flag (err.h).  All strings
+ * are truncated to their buffers; an error message is never worth a
+ * failure of its own.
  */
 #include "util/err.h"
 
@@ -72,4 +73,27 @@ void rp_err_prefix(rp_err *e, const char *fmt, ...)
         memcpy(e->msg + n, old, sizeof e->msg - n - 1);
         e->msg[sizeof e->msg - 1] = '\0';
     }
+}
+
+volatile sig_atomic_t rp_interrupt;
+
+const char *rp_interrupt_name(void)
+{
+    static char buf[32];
+
+    switch (rp_interrupt) {
+    case 0: return NULL;
+    case SIGINT: return "SIGINT";
+    case SIGTERM: return "SIGTERM";
+    default:
+        snprintf(buf, sizeof buf, "signal %d", (int)rp_interrupt);
+        return buf;
+    }
+}
+
+int rp_err_interrupted(rp_err *e)
+{
+    if (!rp_interrupt)
+        return RP_OK;
+    return rp_err_set(e, RP_EINTERNAL, "interrupted by %s", rp_interrupt_name());
 }

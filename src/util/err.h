@@ -12,6 +12,7 @@
 #ifndef RP_ERR_H
 #define RP_ERR_H
 
+#include <signal.h>
 #include <stdarg.h>
 
 enum {
@@ -48,5 +49,24 @@ void rp_err_hint(rp_err *e, const char *fmt, ...)
 /* Prefixes the message with "context: " (e.g. the file or table name). */
 void rp_err_prefix(rp_err *e, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/*
+ * Stopping on SIGINT / SIGTERM.  main.c's handler stores the signal's
+ * number here (0: none came) and cancels the running queries
+ * (db_cancel_all).  Library code never handles signals: it calls
+ * rp_err_interrupted between steps that can take long (Newton
+ * iterations, COPY rows) and before its points of no return (COMMIT,
+ * creating an output file), then leaves through its normal error path,
+ * which rolls back and removes temporary files.
+ */
+extern volatile sig_atomic_t rp_interrupt;
+
+/* RP_OK when no stop signal came; otherwise sets e to "interrupted by
+ * SIGINT" (or SIGTERM; code RP_EINTERNAL, main.c exits 128 + signal) and
+ * returns its code. */
+int rp_err_interrupted(rp_err *e);
+
+/* "SIGINT", "SIGTERM" or "signal N" for rp_interrupt; NULL when 0. */
+const char *rp_interrupt_name(void);
 
 #endif

@@ -10,7 +10,7 @@ expect_exit 0 "--help exits 0" --help
 grep -q "Exit status" "$OUT" && ok "--help documents exit codes" || not_ok "--help documents exit codes"
 expect_exit 1 "no command is a usage error"
 
-for cmd in db init generate train predict run explain models; do
+for cmd in db init generate load train predict run explain report models drift; do
     expect_exit 0 "$cmd --help exits 0" $cmd --help
     grep -q "Usage: riskpipe $cmd" "$OUT" && ok "$cmd --help shows its usage" \
         || not_ok "$cmd --help shows its usage" "$(head -3 "$OUT")"
@@ -34,6 +34,11 @@ expect_exit 1 "bad class weight" train --class-weight heavy
 expect_exit 1 "stray argument" init extra
 expect_exit 1 "db without action" db
 expect_exit 1 "db with unknown action" db explode
+expect_exit 1 "load without a file" load
+expect_err 'no file to load' "load without a file says so"
+expect_exit 1 "load --replace needs the three files" load --replace --customers c.csv
+expect_exit 1 "load --max-rejects must be a number" load --customers c.csv --max-rejects -1
+expect_exit 1 "drift with a run id that is not a number" drift last
 
 # An unreachable database: exit 3, one-line error, password masked.
 expect_exit 3 "unreachable database" init --db "host=/nonexistent-dir port=1 dbname=x user=u password=s3cret"

@@ -148,7 +148,101 @@ static void set_col(enc_col *c, const char *name, const char *label, int kind,
     c->src = -1;
 }
 
+/* The evaluation, CV and C-grid sections: short curves, NaN cells (null
+ * in the file), a weight column name that needs JSON escaping. */
+static void make_eval(model *m)
+{
+    model_eval *v = &m->eval;
+    int k;
+
+    v->n = 2400;
+    v->events = 247;
+    v->roc_auc = 0.83;
+    v->roc_auc_se = 0.012345678901234568;
+    v->roc_auc_lo = 0.80580348000000001;
+    v->roc_auc_hi = 0.85419651999999995;
+    v->gini = 0.65999999999999992;
+    v->pr_auc = 0.41;
+    v->ks = 0.52;
+    v->ks_score = 0.31415926535897931;
+    v->brier = 0.081;
+    v->n_roc = 3;
+    v->roc[0] = (model_point){ 0.0, 0.0, NAN };
+    v->roc[1] = (model_point){ 0.1, 2.0 / 3.0, 0.5 };
+    v->roc[2] = (model_point){ 1.0, 1.0, 5e-324 };
+    v->n_pr = 2;
+    v->pr[0] = (model_point){ 0.25, 1.0, 0.9 };
+    v->pr[1] = (model_point){ 1.0, 0.1029, 1e-3 };
+    for (k = 0; k < MODEL_TRADEOFF_N; k++) {
+        v->to_precision[k] = k == MODEL_TRADEOFF_N - 1 ? NAN : 0.1 + k / 250.0;
+        v->to_recall[k] = 1.0 - k / 100.0;
+        v->to_flagged[k] = 1.0 - k / 101.0;
+    }
+    for (k = 0; k < MODEL_DECILES; k++) {
+        v->cal_pred[k] = (k + 0.5) / 10.0;
+        v->cal_obs[k] = k == 3 ? NAN : k / 9.0;
+        v->cal_count[k] = 240;
+        v->lift[k] = 3.0 / (k + 1);
+        v->capture[k] = (k + 1) / 10.0;
+    }
+    for (k = 0; k < MODEL_HIST_BINS; k++) {
+        v->hist_pos[k] = k;
+        v->hist_neg[k] = 100 - k;
+    }
+    strcpy(v->policy, "f1");
+    v->threshold = m->threshold;
+    v->tp = 150;
+    v->fp = 200;
+    v->tn = 1953;
+    v->fn = 97;
+    v->precision = 150.0 / 350.0;
+    v->recall = 150.0 / 247.0;
+    v->f1 = 0.5025125628140703;
+    v->flagged = 350.0 / 2400.0;
+
+    m->cv.k = 3;
+    m->cv.seed = 42;
+    m->cv.C = 1.0;
+    for (k = 0; k < 3; k++) {
+        m->cv.fold_n[k] = 4000;
+        m->cv.fold_events[k] = 411 + (k == 0);
+        m->cv.log_loss.fold[k] = 0.3 + k / 7.0;
+        m->cv.roc_auc.fold[k] = 0.8 + k / 300.0;
+    }
+    m->cv.log_loss.mean = 0.44285714285714284;
+    m->cv.log_loss.sd = 1.0 / 7.0;
+    m->cv.roc_auc.mean = 0.80333333333333334;
+    m->cv.roc_auc.sd = NAN;
+    m->cv.ks.mean = 0.5;
+
+    m->cgrid.n = 2;
+    m->cgrid.k = 3;
+    m->cgrid.chosen = 1;
+    m->cgrid.row[0] = (model_grid_row){ 1e-3, 0.6, 0.01, 0.7, 0.02 };
+    m->cgrid.row[1] = (model_grid_row){ 1.0, 0.44285714285714284, 1.0 / 7.0,
+                                        0.80333333333333334, NAN };
+    strcpy(m->weight_column, "w\"eight");
+}
+
 /* A small model with one encoding column of each kind. */
+/* A drift reference (drift.h) with a score, a numeric column with a
+ * missing share and ties, and a text column with a non-ASCII level. */
+static void make_drift(model *m)
+{
+    double score[] = {0.1, 0.7, 0.2, 0.2, 0.9, 0.05, 0.3, 0.31, 0.4, 0.6};
+    double age[] = {30, NAN, 30, 30, 41.5, 52, 60, 1e-300, 75, 30};
+    char *lv[] = {"Oslo", "Troms\xc3\xb8"};
+    int32_t city[] = {0, 1, 1, -1, 0, 0, 0, 1, 0, 0};
+
+    m->drift.present = 1;
+    m->drift.n = 10;
+    drift_dist_numeric("score", score, 10, &m->drift.score);
+    m->drift.nfeat = 2;
+    m->drift.feat = xcalloc(2, sizeof *m->drift.feat);
+    drift_dist_numeric("age", age, 10, &m->drift.feat[0]);
+    drift_dist_text("city", city, 10, lv, 2, &m->drift.feat[1]);
+}
+
 static void make_model(model *m)
 {
     static const char *cats[] = { "groceries", "travel", "caf\xc3\xa9 \xe2\x82\xac" };
@@ -245,6 +339,8 @@ static void make_model(model *m)
     m->test.precision = 150.0 / 350.0;
     m->test.recall = 150.0 / 247.0;
     m->test.f1 = 0.5025125628140703;
+    make_eval(m);
+    make_drift(m);
 }
 
 /* ------------------------------------------------------------------ */
@@ -344,6 +440,26 @@ static void same_model(const model *a, const model *b)
     SAME_D(a->test.precision, b->test.precision);
     SAME_D(a->test.recall, b->test.recall);
     SAME_D(a->test.f1, b->test.f1);
+    /* eval, cv and cgrid own no pointers and every double in them came
+     * from a constant (NAN has one bit pattern here), so the sections
+     * compare as bytes; both sides start from model_init's zeroes */
+    assert_memory_equal(&a->eval, &b->eval, sizeof a->eval);
+    assert_memory_equal(&a->cv, &b->cv, sizeof a->cv);
+    assert_memory_equal(&a->cgrid, &b->cgrid, sizeof a->cgrid);
+    assert_string_equal(a->weight_column, b->weight_column);
+    /* the drift reference, compared through its canonical JSON (every
+     * double with 17 digits, so equal text means equal bits) */
+    assert_int_equal(a->drift.present, b->drift.present);
+    if (a->drift.present) {
+        json_t *ja = drift_ref_to_json(&a->drift), *jb = drift_ref_to_json(&b->drift);
+        char *ta = json_dumps(ja, JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
+        char *tb = json_dumps(jb, JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
+        assert_string_equal(ta, tb);
+        free(ta);
+        free(tb);
+        json_decref(ja);
+        json_decref(jb);
+    }
 }
 
 static void assert_zeroed(const model *m)
@@ -467,6 +583,11 @@ static void test_roundtrip_unpenalised(void **state)
     free(m.feature_sql);
     m.feature_sql = NULL;
     strcpy(m.threshold_policy, "fixed");
+    strcpy(m.eval.policy, "fixed");
+    /* no --cv, C given, no weight column: null sections and null name */
+    memset(&m.cv, 0, sizeof m.cv);
+    memset(&m.cgrid, 0, sizeof m.cgrid);
+    m.weight_column[0] = '\0';
     roundtrip(&m);
     model_free(&m);
 }
@@ -500,7 +621,8 @@ static void test_layout(void **state)
     assert_non_null(root);
     assert_string_equal(json_string_value(json_object_get(root, "format")),
                         "riskpipe-model");
-    assert_int_equal(json_integer_value(json_object_get(root, "format_version")), 1);
+    assert_int_equal(json_integer_value(json_object_get(root, "format_version")),
+                     MODEL_FORMAT_VERSION);
     assert_int_equal(strncmp(json_string_value(json_object_get(root, "checksum")),
                              "fnv1a64:", 8), 0);
     assert_int_equal(strlen(json_string_value(json_object_get(root, "checksum"))),
@@ -668,7 +790,7 @@ static void test_bad_checksum_field(void **state)
 
 static void set_version_2(json_t *root)
 {
-    json_object_set_new(root, "format_version", json_integer(2));
+    json_object_set_new(root, "format_version", json_integer(MODEL_FORMAT_VERSION + 1));
 }
 
 /* A newer format, otherwise intact (checksum recomputed). */
@@ -679,8 +801,8 @@ static void test_version_2(void **state)
 
     (void)state;
     e = refuse(v2, strlen(v2));
-    assert_contains(e.msg, "format version 2 is not supported by riskpipe ");
-    assert_contains(e.msg, "(this riskpipe reads version 1)");
+    assert_contains(e.msg, "format version 3 is not supported by riskpipe ");
+    assert_contains(e.msg, "(this riskpipe reads version 2)");
     assert_contains(e.hint, "0.1.0");
     free(v2);
     free(text);
@@ -797,6 +919,65 @@ static void metric_as_string(json_t *r)
     json_object_set_new(json_object_get(r, "test_metrics"), "tp", json_string("150"));
 }
 static void encoding_not_object(json_t *r) { json_object_set_new(r, "encoding", json_array()); }
+static void del_evaluation(json_t *r) { json_object_del(r, "evaluation"); }
+static json_t *ev_get(json_t *r, const char *k) { return json_object_get(json_object_get(r, "evaluation"), k); }
+static void short_tradeoff(json_t *r)
+{
+    json_array_remove(json_object_get(ev_get(r, "threshold_tradeoff"), "recall"), 0);
+}
+static void roc_tpr_short(json_t *r) { json_array_remove(json_object_get(ev_get(r, "roc_curve"), "tpr"), 1); }
+static void neg_hist(json_t *r)
+{
+    json_array_set_new(json_object_get(ev_get(r, "score_histogram"), "low_risk"), 0, json_integer(-1));
+}
+static void str_cal(json_t *r)
+{
+    json_array_set_new(json_object_get(ev_get(r, "calibration"), "observed_rate"), 0, json_string("x"));
+}
+static void policy_thr(json_t *r) { json_object_set_new(ev_get(r, "policy"), "threshold", json_real(2.0)); }
+static void del_cv(json_t *r) { json_object_del(r, "cross_validation"); }
+static void cv_one_fold(json_t *r)
+{
+    json_object_set_new(json_object_get(r, "cross_validation"), "folds", json_integer(1));
+}
+static void cv_fold_missing(json_t *r)
+{
+    json_t *m = json_object_get(json_object_get(r, "cross_validation"), "metrics");
+    json_array_remove(json_object_get(json_object_get(m, "log_loss"), "folds"), 2);
+}
+static void grid_chosen_out(json_t *r)
+{
+    json_object_set_new(json_object_get(r, "C_selection"), "chosen", json_integer(2));
+}
+static void grid_zero_c(json_t *r)
+{
+    json_t *g = json_object_get(json_object_get(r, "C_selection"), "grid");
+    json_object_set_new(json_array_get(g, 0), "C", json_real(0.0));
+}
+static void weight_number(json_t *r)
+{
+    json_object_set_new(json_object_get(r, "hyperparameters"), "weight_column", json_integer(3));
+}
+
+static json_t *drift_feat(json_t *r, int k)
+{
+    return json_array_get(json_object_get(json_object_get(r, "drift_reference"), "features"),
+                          (size_t)k);
+}
+static void drift_edges_down(json_t *r)
+{
+    json_array_set_new(json_object_get(drift_feat(r, 0), "edges"), 0, json_real(1e9));
+}
+static void drift_props(json_t *r)
+{
+    json_t *s = json_object_get(json_object_get(r, "drift_reference"), "score");
+    json_array_set_new(json_object_get(s, "proportions"), 0, json_real(0.5));
+}
+static void drift_not_object(json_t *r) { json_object_set_new(r, "drift_reference", json_true()); }
+static void drift_level_dup(json_t *r)
+{
+    json_array_set_new(json_object_get(drift_feat(r, 1), "levels"), 1, json_string("Oslo"));
+}
 
 static void test_bad_fields(void **state)
 {
@@ -824,6 +1005,22 @@ static void test_bad_fields(void **state)
         { long_policy, "threshold.policy" },
         { metric_as_string, "test_metrics.tp" },
         { encoding_not_object, "encoding" },
+        { del_evaluation, "evaluation" },
+        { short_tradeoff, "evaluation.threshold_tradeoff.recall" },
+        { roc_tpr_short, "evaluation.roc_curve.tpr" },
+        { neg_hist, "evaluation.score_histogram.low_risk" },
+        { str_cal, "evaluation.calibration.observed_rate" },
+        { policy_thr, "evaluation.policy.threshold" },
+        { del_cv, "cross_validation" },
+        { cv_one_fold, "cross_validation.folds" },
+        { cv_fold_missing, "cross_validation.metrics.log_loss.folds" },
+        { grid_chosen_out, "C_selection.chosen" },
+        { grid_zero_c, "C_selection.grid[0].C" },
+        { weight_number, "hyperparameters.weight_column" },
+        { drift_edges_down, "drift_reference.features[0].edges" },
+        { drift_props, "drift_reference.score.proportions" },
+        { drift_not_object, "drift_reference" },
+        { drift_level_dup, "drift_reference.features[1].levels" },
     };
     char *text = model_text();
     size_t i;
@@ -838,6 +1035,25 @@ static void test_bad_fields(void **state)
         assert_contains(e.msg, "model file \"t.json\": ");
         free(bad);
     }
+    free(text);
+}
+
+/* A model file from before drift monitoring (no "drift_reference") still
+ * loads, without a reference; predict then records no PSI. */
+static void del_drift(json_t *r) { json_object_del(r, "drift_reference"); }
+
+static void test_without_drift(void **state)
+{
+    char *text = model_text(), *old = rewrite(text, del_drift);
+    model m;
+    rp_err e;
+
+    (void)state;
+    assert_int_equal(model_from_json(old, strlen(old), "old", &m, &e), RP_OK);
+    assert_false(m.drift.present);
+    assert_null(m.drift.feat);
+    model_free(&m);
+    free(old);
     free(text);
 }
 
@@ -1022,11 +1238,142 @@ static void test_checksum_helper(void **state)
     free(text);
 }
 
+/* ------------------------------------------------------------------ */
+/* Diagnostics (explain.h): optional section                           */
+/* ------------------------------------------------------------------ */
+
+/* VIFs with a NaN (a constant column, written as null) and a huge one,
+ * average contributions, and a data summary with a NULL label. */
+static void make_diag(model *m)
+{
+    static const double vif[4] = { 1.25, NAN, 3.0000000000000004, 1e15 };
+    static const double avg[4] = { -0.0, 1e-300, 0.1, -2.5 };
+    model_diag *d = &m->diag;
+
+    d->vif = xmallocarray(4, sizeof *d->vif);
+    d->contrib_mean = xmallocarray(4, sizeof *d->contrib_mean);
+    memcpy(d->vif, vif, sizeof vif);
+    memcpy(d->contrib_mean, avg, sizeof avg);
+    d->corr_cond = 1e15;
+    d->n_extreme = 12;
+    d->nonfinite = 3;
+    strcpy(d->fingerprint, "fnv1a64:0123456789abcdef");
+    d->n_feat = 2;
+    d->feat = xcalloc(2, sizeof *d->feat);
+    d->feat[0].name = xstrdup("age");
+    d->feat[0].label = xstrdup("age in years");
+    d->feat[0].missing = 17;
+    d->feat[1].name = xstrdup("city");
+    d->feat[1].categorical = 1;
+    d->feat[1].levels = 21;
+}
+
+static void same_diag(const model_diag *a, const model_diag *b, int p)
+{
+    int i;
+
+    assert_memory_equal(a->vif, b->vif, (size_t)p * sizeof(double));
+    assert_memory_equal(a->contrib_mean, b->contrib_mean, (size_t)p * sizeof(double));
+    SAME_D(a->corr_cond, b->corr_cond);
+    assert_int_equal(a->n_extreme, b->n_extreme);
+    assert_int_equal(a->nonfinite, b->nonfinite);
+    assert_string_equal(a->fingerprint, b->fingerprint);
+    assert_int_equal(a->n_feat, b->n_feat);
+    for (i = 0; i < a->n_feat; i++) {
+        same_str(a->feat[i].name, b->feat[i].name);
+        same_str(a->feat[i].label, b->feat[i].label);
+        assert_int_equal(a->feat[i].categorical, b->feat[i].categorical);
+        assert_int_equal(a->feat[i].missing, b->feat[i].missing);
+        assert_int_equal(a->feat[i].levels, b->feat[i].levels);
+    }
+}
+
+/* With diagnostics: exact round trip; without: no "diagnostics" member
+ * and NULL arrays after loading (models written before them). */
+static void test_roundtrip_diag(void **state)
+{
+    char *path = tpath("diag.json"), *text;
+    model m, got;
+    rp_err e;
+
+    (void)state;
+    make_model(&m);
+    text = model_to_json(&m);
+    assert_null(strstr(text, "\"diagnostics\""));
+    assert_int_equal(model_from_json(text, strlen(text), NULL, &got, &e), RP_OK);
+    assert_null(got.diag.vif);
+    assert_null(got.diag.contrib_mean);
+    assert_null(got.diag.feat);
+    model_free(&got);
+    free(text);
+    make_diag(&m);
+    roundtrip(&m);
+    assert_int_equal(model_save(&m, path, &e), RP_OK);
+    assert_int_equal(model_load(path, &got, &e), RP_OK);
+    same_diag(&m.diag, &got.diag, m.p);
+    model_free(&got);
+    model_free(&m);
+    free(path);
+}
+
+static json_t *diag_get(json_t *r) { return json_object_get(r, "diagnostics"); }
+static void diag_short_vif(json_t *r) { json_array_remove(json_object_get(diag_get(r), "vif"), 0); }
+static void diag_str_avg(json_t *r)
+{
+    json_array_set_new(json_object_get(diag_get(r), "contrib_mean"), 1, json_string("x"));
+}
+static void diag_neg_missing(json_t *r)
+{
+    json_object_set_new(json_array_get(json_object_get(diag_get(r), "features"), 1),
+                        "missing", json_integer(-1));
+}
+static void diag_long_fp(json_t *r)
+{
+    json_object_set_new(diag_get(r), "fingerprint",
+                        json_string("fnv1a64:0123456789abcdef0123456789abcdef"));
+}
+static void diag_array(json_t *r) { json_object_set_new(r, "diagnostics", json_array()); }
+
+/* A diagnostics section, when present, is checked like any other. */
+static void test_bad_diag(void **state)
+{
+    static const struct {
+        void (*edit)(json_t *);
+        const char *field;
+    } cases[] = {
+        { diag_short_vif, "diagnostics.vif" },
+        { diag_str_avg, "diagnostics.contrib_mean" },
+        { diag_neg_missing, "diagnostics.features[1].missing" },
+        { diag_long_fp, "diagnostics.fingerprint" },
+        { diag_array, "diagnostics" },
+    };
+    model m;
+    char *text;
+    size_t i;
+
+    (void)state;
+    make_model(&m);
+    make_diag(&m);
+    text = model_to_json(&m);
+    model_free(&m);
+    for (i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char *bad = rewrite(text, cases[i].edit);
+        char want[128];
+        rp_err e = refuse(bad, strlen(bad));
+        snprintf(want, sizeof want, "missing or invalid field \"%s\"", cases[i].field);
+        assert_contains(e.msg, want);
+        free(bad);
+    }
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_roundtrip, test_teardown),
         cmocka_unit_test_teardown(test_roundtrip_unpenalised, test_teardown),
+        cmocka_unit_test_teardown(test_roundtrip_diag, test_teardown),
+        cmocka_unit_test(test_bad_diag),
         cmocka_unit_test_teardown(test_roundtrip_large, test_teardown),
         cmocka_unit_test(test_layout),
         cmocka_unit_test_teardown(test_empty_file, test_teardown),
@@ -1042,6 +1389,7 @@ int main(void)
         cmocka_unit_test(test_not_a_model),
         cmocka_unit_test(test_bad_fields),
         cmocka_unit_test(test_count_detail),
+        cmocka_unit_test(test_without_drift),
         cmocka_unit_test_teardown(test_file_mode, test_teardown),
         cmocka_unit_test_teardown(test_replace_existing, test_teardown),
         cmocka_unit_test_teardown(test_save_missing_dir, test_teardown),
