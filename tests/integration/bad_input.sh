@@ -471,7 +471,10 @@ expect_exit 0 "explain the good model" explain --model "$M"
 
 # ---------------------------------------------------------------------
 # Two predicts at once: the second is refused, rows never interleave
-RISKPIPE_TEST_PAUSE_BEFORE_COMMIT=3 "$RISKPIPE" predict --db "$DB" --model "$M" --csv "$C" >"$WORK/p1.out" 2>&1 &
+# The first run holds its lock for the pause; under valgrind the second
+# run needs far longer to reach the lock, so the pause grows with it.
+pause=3; [ -n "${RISKPIPE_WRAP:-}" ] && pause=40
+RISKPIPE_TEST_PAUSE_BEFORE_COMMIT=$pause "$RISKPIPE" predict --db "$DB" --model "$M" --csv "$C" >"$WORK/p1.out" 2>&1 &
 pid=$!
 for i in $(seq 1 100); do
     n=$(sql "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'riskpipe' AND state = 'idle in transaction'")
