@@ -109,6 +109,7 @@
 typedef struct lr_work {
     const double *X, *y, *w;
     size_t n, p, q;
+    size_t ld;         /* leading dimension of X (>= n) */
     double inv_c;      /* 1/C, 0 for no penalty */
     const char *const *names; /* lr_params.names: p names or NULL */
     double W, W1;      /* sum of weights, of weights with y = 1 */
@@ -129,6 +130,8 @@ lr_params lr_params_default(void)
     par.max_iter = 100;
     par.tol = 1e-10;
     par.names = NULL;
+    par.ld = 0;
+    par.init = NULL;
     return par;
 }
 
@@ -149,7 +152,8 @@ double lr_pvalue(double z)
     return erfc(fabs(z) / sqrt(2.0));
 }
 
-void lr_decision(const lr_fit *fit, const double *X, size_t n, double *out)
+void lr_decision_ld(const lr_fit *fit, const double *X, size_t ld, size_t n,
+                    double *out)
 {
     size_t i;
 
@@ -157,7 +161,12 @@ void lr_decision(const lr_fit *fit, const double *X, size_t n, double *out)
         out[i] = fit->intercept;
     if (fit->p > 0 && n > 0)
         cblas_dgemv(CblasColMajor, CblasNoTrans, (int)n, (int)fit->p, 1.0, X,
-                    (int)n, fit->beta, 1, 1.0, out, 1);
+                    (int)ld, fit->beta, 1, 1.0, out, 1);
+}
+
+void lr_decision(const lr_fit *fit, const double *X, size_t n, double *out)
+{
+    lr_decision_ld(fit, X, n, n, out);
 }
 
 void lr_fit_free(lr_fit *fit)
@@ -203,16 +212,16 @@ static int check_labels(const double *y, const double *w, size_t n,
 }
 
 /* Column-major scan, so X is read in memory order. */
-static int check_matrix(const double *X, size_t n, size_t p, rp_err *e)
+static int check_matrix(const double *X, size_t ld, size_t n, size_t p, rp_err *e)
 {
     size_t i, j;
 
     for (j = 0; j < p; j++)
         for (i = 0; i < n; i++)
-            if (!isfinite(X[j * n + i]))
+            if (!isfinite(X[j * ld + i]))
                 return rp_err_set(e, RP_EDATA, "feature matrix value at row "
                                   "%zu, column %zu is \"%g\", not a finite "
-                                  "number", i, j, X[j * n + i]);
+                                  "number", i, j, X[j * ld + i]);
     return RP_OK;
 }
 
@@ -225,16 +234,21 @@ static int check_inputs(const double *X, size_t n, size_t p, const double *y,
     if (n == 0)
         return rp_err_set(e, RP_EDATA, "no rows to train the model on");
     /* BLAS and LAPACK take int dimensions. */
-    if (n > INT_MAX || p >= INT_MAX)
+    if (n > INT_MAX || p >= INT_MAX || (par->ld && (par->ld < n || par->ld > INT_MAX)))
         return rp_err_set(e, RP_EDATA, "%zu rows and %zu columns are more "
                           "than the linear algebra library can index", n, p);
     if (par->max_iter < 1 || !(par->tol > 0) || isnan(par->C))
         return rp_err_set(e, RP_EINTERNAL, "invalid solver parameters "
                           "(max_iter %d, tol %g, C %g)", par->max_iter,
                           par->tol, par->C);
+    if (par->init)
+        for (size_t j = 0; j <= p; j++)
+            if (!isfinite(par->init[j]))
+                return rp_err_set(e, RP_EINTERNAL, "invalid starting point: "
+                                  "value %zu is \"%g\"", j, par->init[j]);
     if ((rc = check_labels(y, w, n, W, W1, e)) != RP_OK)
         return rc;
-    return check_matrix(X, n, p, e);
+    return check_matrix(X, par->ld ? par->ld : n, n, p, e);
 }
 
 /* ---- work space ------------------------------------------------------ */
@@ -247,6 +261,7 @@ static void work_init(lr_work *wk, const double *X, size_t n, size_t p,
     memset(wk, 0, sizeof *wk);
     wk->X = X; wk->y = y; wk->w = w;
     wk->n = n; wk->p = p; wk->q = q;
+    wk->ld = par->ld ? par->ld : n;
     /* C <= 0 is documented as "no penalty", like C = +Inf. */
     wk->inv_c = (par->C > 0 && isfinite(par->C)) ? 1.0 / par->C : 0.0;
     wk->tol = par->tol;
@@ -292,7 +307,7 @@ static void eval_eta(lr_work *wk)
         wk->eta[i] = wk->theta[0];
     if (wk->p > 0)
         cblas_dgemv(CblasColMajor, CblasNoTrans, (int)wk->n, (int)wk->p, 1.0,
-                    wk->X, (int)wk->n, wk->theta + 1, 1, 1.0, wk->eta, 1);
+                    wk->X, (int)wk->ld, wk->theta + 1, 1, 1.0, wk->eta, 1);
 }
 
 static double penalty(const lr_work *wk)
@@ -303,14 +318,14 @@ static double penalty(const lr_work *wk)
            cblas_ddot((int)wk->p, wk->theta + 1, 1, wk->theta + 1, 1);
 }
 
-/* One pass over the rows at the current eta: loss, log-likelihood, r and s.
- * Then the gradient g = [sum r, X'r + b/C] and its infinity norm.
+/* One pass over the rows at the current eta: loss, log-likelihood, r and s,
+ * and the intercept's gradient sum r (eval_derivatives adds the rest).
  * mu (1 - mu) is computed as a / (1 + a)^2 and mu - y as +-sigmoid(-+eta),
  * which keeps full relative precision when mu is within eps of 0 or 1. */
 static void eval_point(lr_work *wk)
 {
     double ll = 0, g0 = 0;
-    size_t i, j;
+    size_t i;
 
     for (i = 0; i < wk->n; i++) {
         double wi = wk->w ? wk->w[i] : 1.0, eta = wk->eta[i];
@@ -328,15 +343,6 @@ static void eval_point(lr_work *wk)
     wk->loglik = ll;
     wk->f = -ll + penalty(wk);
     wk->g[0] = g0;
-    if (wk->p > 0) {
-        cblas_dgemv(CblasColMajor, CblasTrans, (int)wk->n, (int)wk->p, 1.0,
-                    wk->X, (int)wk->n, wk->r, 1, 0.0, wk->g + 1, 1);
-        cblas_daxpy((int)wk->p, wk->inv_c, wk->theta + 1, 1, wk->g + 1, 1);
-    }
-    wk->gnorm = 0;
-    for (j = 0; j < wk->q; j++)
-        if (fabs(wk->g[j]) > wk->gnorm)
-            wk->gnorm = fabs(wk->g[j]);
 }
 
 /* Copies rows [i0, i0+m) into blk (m x q, column-major), each row scaled by
@@ -348,30 +354,42 @@ static void fill_block(lr_work *wk, size_t i0, size_t m)
     for (i = 0; i < m; i++)
         wk->blk[i] = wk->s[i0 + i];
     for (j = 0; j < wk->p; j++) {
-        const double *xj = wk->X + j * wk->n + i0;
+        const double *xj = wk->X + j * wk->ld + i0;
         double *bj = wk->blk + (j + 1) * m;
         for (i = 0; i < m; i++)
             bj[i] = wk->s[i0 + i] * xj[i];
     }
 }
 
-/* H = X1' D X1 + diag(0, I/C), lower half only, X1 = [1 X].  Blocks are
- * added in row order so the result does not depend on timing. */
-static void eval_hessian(lr_work *wk)
+/* In one pass over X, block by block (while a block of X is in cache):
+ * the Hessian H = X1' D X1 + diag(0, I/C), lower half only, X1 = [1 X],
+ * and the gradient g = [sum r, X'r + b/C] with its infinity norm.  Blocks
+ * are added in row order so the result does not depend on timing. */
+static void eval_derivatives(lr_work *wk)
 {
     size_t q = wk->q, i0, j;
 
     memset(wk->H, 0, q * q * sizeof(double));
+    memset(wk->g + 1, 0, wk->p * sizeof(double));
     for (i0 = 0; i0 < wk->n; i0 += LR_BLOCK) {
         size_t m = wk->n - i0 < LR_BLOCK ? wk->n - i0 : LR_BLOCK;
         fill_block(wk, i0, m);
         cblas_dsyrk(CblasColMajor, CblasLower, CblasTrans, (int)q, (int)m,
                     1.0, wk->blk, (int)m, 1.0, wk->H, (int)q);
+        if (wk->p > 0)
+            cblas_dgemv(CblasColMajor, CblasTrans, (int)m, (int)wk->p, 1.0,
+                        wk->X + i0, (int)wk->ld, wk->r + i0, 1, 1.0, wk->g + 1, 1);
     }
     for (j = 1; j < q; j++)
         wk->H[j * q + j] += wk->inv_c;
     for (j = 0; j < q; j++)
         wk->hdiag[j] = wk->H[j * q + j];
+    if (wk->p > 0)
+        cblas_daxpy((int)wk->p, wk->inv_c, wk->theta + 1, 1, wk->g + 1, 1);
+    wk->gnorm = 0;
+    for (j = 0; j < q; j++)
+        if (fabs(wk->g[j]) > wk->gnorm)
+            wk->gnorm = fabs(wk->g[j]);
 }
 
 /* Cholesky factor of H into L.  Returns 0, or k + 1 when the factorisation
@@ -452,7 +470,7 @@ static int line_search(lr_work *wk)
         wk->xd[i] = wk->delta[0];
     if (wk->p > 0)
         cblas_dgemv(CblasColMajor, CblasNoTrans, (int)wk->n, (int)wk->p, 1.0,
-                    wk->X, (int)wk->n, wk->delta + 1, 1, 1.0, wk->xd, 1);
+                    wk->X, (int)wk->ld, wk->delta + 1, 1, 1.0, wk->xd, 1);
     for (h = 0; h <= LR_MAX_HALVINGS; h++, t *= 0.5) {
         df = objective_change(wk, t);
         if (df <= -LR_ARMIJO * t * wk->dec || (h == 0 && df <= fres))
@@ -461,7 +479,8 @@ static int line_search(lr_work *wk)
     if (h > LR_MAX_HALVINGS)
         return 0;
     cblas_daxpy((int)wk->q, t, wk->delta, 1, wk->theta, 1);
-    eval_eta(wk);
+    /* eta + t X1 delta = X1 theta up to rounding, without a pass over X */
+    cblas_daxpy((int)wk->n, t, wk->xd, 1, wk->eta, 1);
     return 1;
 }
 
@@ -582,7 +601,7 @@ static int err_separable(const lr_work *wk, int it, int complete, size_t col,
 
 static int column_is_constant(const lr_work *wk, size_t j)
 {
-    const double *x = wk->X + j * wk->n;
+    const double *x = wk->X + j * wk->ld;
     size_t i;
 
     for (i = 1; i < wk->n; i++)
@@ -599,13 +618,13 @@ static int err_rank(const lr_work *wk, size_t k, rp_err *e)
     char col[256];
 
     col_desc(wk, j, col, sizeof col);
-    if (column_is_constant(wk, j) && wk->X[j * wk->n] == 0)
+    if (column_is_constant(wk, j) && wk->X[j * wk->ld] == 0)
         rp_err_set(e, RP_EDATA, "the Hessian is singular: %s of the "
                    "feature matrix is all zeros", col);
     else if (column_is_constant(wk, j))
         rp_err_set(e, RP_EDATA, "the Hessian is singular: %s of the "
                    "feature matrix is constant (\"%g\"), so it duplicates "
-                   "the intercept", col, wk->X[j * wk->n]);
+                   "the intercept", col, wk->X[j * wk->ld]);
     else
         rp_err_set(e, RP_EDATA, "the Hessian is singular: %s of the "
                    "feature matrix is a linear combination of the intercept "
@@ -691,14 +710,21 @@ static void fill_fit(lr_work *wk, int it, lr_fit *fit)
     fit->converged = 1;
 }
 
-/* Newton iterations from the intercept-only model.  Returns RP_OK with the
- * Hessian at the final theta factored, or an error. */
-static int newton(lr_work *wk, int max_iter, int *iters, rp_err *e)
+/* Newton iterations from init (with a penalty) or the intercept-only
+ * model.  Returns RP_OK with the Hessian at the final theta factored, or an
+ * error. */
+static int newton(lr_work *wk, const double *init, int max_iter, int *iters,
+                  rp_err *e)
 {
     size_t bad, col;
     int it;
 
-    wk->theta[0] = log(wk->W1 / (wk->W - wk->W1));
+    /* without a penalty the separation test compares the curvature with
+     * that of the intercept-only start (flattest_direction) */
+    if (init && wk->inv_c > 0)
+        memcpy(wk->theta, init, wk->q * sizeof(double));
+    else
+        wk->theta[0] = log(wk->W1 / (wk->W - wk->W1));
     eval_eta(wk);
     for (it = 0;; it++) {
         *iters = it;
@@ -708,7 +734,7 @@ static int newton(lr_work *wk, int max_iter, int *iters, rp_err *e)
         eval_point(wk);
         if (wk->inv_c == 0 && wk->p > 0 && separates(wk))
             return err_separable(wk, it, 1, 0, e);
-        eval_hessian(wk);
+        eval_derivatives(wk);
         if (it == 0)
             memcpy(wk->H0, wk->H, wk->q * wk->q * sizeof(double));
         if ((bad = factor_hessian(wk)) != 0)
@@ -738,7 +764,7 @@ int lr_train(const double *X, size_t n, size_t p, const double *y,
     work_init(&wk, X, n, p, y, w, par);
     wk.W = W;
     wk.W1 = W1;
-    rc = newton(&wk, par->max_iter, &iters, e);
+    rc = newton(&wk, par->init, par->max_iter, &iters, e);
     if (rc == RP_OK)
         fill_fit(&wk, iters, fit);
     work_free(&wk);

@@ -7,7 +7,8 @@
  * The intercept b0 is not penalised.  C = +Inf (or <= 0 meaning "none")
  * gives the unpenalised maximum-likelihood fit.
  *
- * X is column-major, n rows by p columns, leading dimension n (X[j*n + i]).
+ * X is column-major, n rows by p columns, leading dimension n (X[j*n + i])
+ * unless lr_params.ld says otherwise.
  * y holds 0/1.  w may be NULL (all weights 1).
  */
 #ifndef RP_LOGREG_H
@@ -27,9 +28,19 @@ typedef struct lr_params {
     const char *const *names; /* optional: the p column names, so that an
                           error about a column names it ("column 3
                           (\"age\")"); NULL (the default): numbers only */
+    size_t ld;         /* leading dimension of X: column j starts at
+                          X + j*ld, so the fit can use the first n rows of a
+                          taller matrix; 0 (the default) means n */
+    const double *init;/* optional starting point, p+1 values (intercept
+                          first), e.g. a fit on a subset of the rows: Newton
+                          then needs fewer steps.  Used only with a penalty
+                          (the separation test of an unpenalised fit needs
+                          the intercept-only start); NULL (the default):
+                          the intercept-only model */
 } lr_params;
 
-/* Defaults: C = 1, max_iter = 100, tol = 1e-10, names = NULL.  Passing par = NULL to
+/* Defaults: C = 1, max_iter = 100, tol = 1e-10, names = NULL, ld = 0,
+ * init = NULL.  Passing par = NULL to
  * lr_train uses them. */
 lr_params lr_params_default(void);
 
@@ -69,6 +80,9 @@ void lr_fit_free(lr_fit *fit);
 
 /* Log-odds b0 + x'b for each row of X (n x p column-major) into out[n]. */
 void lr_decision(const lr_fit *fit, const double *X, size_t n, double *out);
+/* The same for the n rows of a matrix with leading dimension ld >= n. */
+void lr_decision_ld(const lr_fit *fit, const double *X, size_t ld, size_t n,
+                    double *out);
 
 /* Numerically safe logistic function 1/(1+exp(-z)). */
 double lr_sigmoid(double z);

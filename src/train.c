@@ -162,12 +162,14 @@ static double *gather_labels(const dataset *d, const size_t *rows, size_t n)
     return y;
 }
 
-/* Fits on the dataset rows rows[0..n), with the options' penalty and
- * weights (wcol: the weight column per dataset row, or NULL; balanced:
- * scikit-learn's n / (2 n_c), see cv_weights); names (p design column
- * names) let the solver's errors name a column. */
-static int fit_rows(const double *X, const size_t *rows, size_t n, size_t p,
-                    const double *y, const train_opts *o, const double *wcol,
+/* Fits on the first n rows of X (leading dimension ld), which hold the
+ * dataset rows rows[0..n), with the options' penalty and weights (wcol: the
+ * weight column per dataset row, or NULL; balanced: scikit-learn's
+ * n / (2 n_c), see cv_weights); init: a starting point or NULL; names (p
+ * design column names) let the solver's errors name a column. */
+static int fit_rows(const double *X, size_t ld, const size_t *rows, size_t n,
+                    size_t p, const double *y, const train_opts *o,
+                    const double *wcol, const double *init,
                     const char *const *names, lr_fit *fit, rp_err *e)
 {
     lr_params par = lr_params_default();
@@ -176,6 +178,8 @@ static int fit_rows(const double *X, const size_t *rows, size_t n, size_t p,
 
     par.C = o->C;
     par.names = names;
+    par.ld = ld;
+    par.init = init;
     rc = lr_train(X, n, p, y, w, &par, fit, e);
     free(w);
     return rc;
@@ -219,7 +223,7 @@ static int choose_threshold(const train_opts *o, const double *y,
 
 /* Held-out metrics of fit on the test rows into m->test and m->eval;
  * chooses the threshold. */
-static int evaluate(const lr_fit *fit, const double *X, const double *y,
+static int evaluate(const lr_fit *fit, const double *X, size_t ld, const double *y,
                     size_t n, const train_opts *o, model *m, rp_err *e)
 {
     double *s = xmallocarray(n, sizeof *s);
@@ -228,23 +232,26 @@ static int evaluate(const lr_fit *fit, const double *X, const double *y,
     size_t i;
     int rc;
 
-    lr_decision(fit, X, n, s);
+    lr_decision_ld(fit, X, ld, n, s);
     for (i = 0; i < n; i++)
         s[i] = lr_sigmoid(s[i]);
     memset(mm, 0, sizeof *mm);
     mm->n = (long)n;
     for (i = 0; i < n; i++)
         mm->events += y[i] > 0.5;
-    mm->roc_auc = met_roc_auc(y, s, n);
-    mm->pr_auc = met_pr_auc(y, s, n);
     mm->log_loss = met_log_loss(y, s, n);
-    mm->brier = met_brier(y, s, n);
-    mm->ks = met_ks(y, s, n, &mm->ks_score);
     if ((o->dump_cv && (rc = dump_heldout(o->dump_cv, y, s, n, e))) ||
         (rc = choose_threshold(o, y, s, n, m, &mm->threshold, e))) {
         free(s);
         return rc;
     }
+    /* the report's evaluation; the headline metrics are the same calls */
+    eval_fill(y, s, n, mm->threshold, m->threshold_policy, &m->eval);
+    mm->roc_auc = m->eval.roc_auc;
+    mm->pr_auc = m->eval.pr_auc;
+    mm->brier = m->eval.brier;
+    mm->ks = m->eval.ks;
+    mm->ks_score = m->eval.ks_score;
     cm = met_confusion_at(y, s, n, mm->threshold);
     mm->tp = (long)cm.tp;
     mm->fp = (long)cm.fp;
@@ -254,7 +261,6 @@ static int evaluate(const lr_fit *fit, const double *X, const double *y,
     mm->precision = cm.precision;
     mm->recall = cm.recall;
     mm->f1 = cm.f1;
-    eval_fill(y, s, n, mm->threshold, m->threshold_policy, &m->eval);
     free(s);
     return RP_OK;
 }
@@ -306,18 +312,26 @@ static void make_id(model *m)
 
 /* Testing aid: the standardised matrix and labels of the final fit. */
 static int dump_matrix(const char *path, const double *X, const double *y,
-                       size_t n, size_t p, rp_err *e)
+                       size_t n, size_t p, const size_t *rows, const split *s,
+                       size_t nd, rp_err *e)
 {
     FILE *f = fopen(path, "w");
-    size_t i, j;
+    size_t *pos, i, j, k;
 
     if (!f)
         return rp_err_set(e, RP_EINTERNAL, "could not write \"%s\"", path);
-    for (i = 0; i < n; i++) {
+    /* X holds the dataset rows rows[]; written in dataset order (s->all),
+     * as the tests expect */
+    pos = xmallocarray(nd + 1, sizeof *pos);
+    for (k = 0; k < n; k++)
+        pos[rows[k]] = k;
+    for (k = 0; k < s->n_all; k++) {
+        i = pos[s->all[k]];
         for (j = 0; j < p; j++)
             fprintf(f, "%.17g,", X[j * n + i]);
         fprintf(f, "%.0f\n", y[i]);
     }
+    free(pos);
     if (fclose(f))
         return rp_err_set(e, RP_EINTERNAL, "could not write \"%s\"", path);
     return RP_OK;
@@ -441,18 +455,85 @@ static int select_model(const train_opts *o, const dataset *d,
     return rc;
 }
 
-/* Everything after the data is in memory; no database access.  wcol: the
- * weight column per dataset row, or NULL. */
+/* Logs the time since t0 of one part of the fit (-v) and returns now. */
+static double substage(const char *what, double t0)
+{
+    double t = log_now();
+
+    log_verbose("  fit: %-14s %8.3f s", what, t - t0);
+    return t;
+}
+
+/* Training rows from which a fit on a subsample pays as a starting point,
+ * and the share it takes (the training rows are in random order, so the
+ * first n / WARM_SHARE of them are a random subsample). */
+#define WARM_MIN_ROWS 100000
+#define WARM_SHARE 8
+
+/* The coefficients of f (intercept first), a starting point for lr_train;
+ * caller frees. */
+static double *start_from(const lr_fit *f)
+{
+    double *init = xmallocarray(f->p + 1, sizeof *init);
+
+    init[0] = f->intercept;
+    memcpy(init + 1, f->beta, f->p * sizeof *init);
+    return init;
+}
+
+/* For a large training set, a starting point from a fit on a random
+ * subsample of it, so the full fit needs fewer Newton steps (each step
+ * reads all of X); NULL when the set is small or the subsample does not fit
+ * (the full fit then starts from the intercept-only model and reports any
+ * real problem itself). */
+static double *subsample_start(const double *X, size_t ld, const size_t *rows,
+                               size_t n, size_t p, const double *y, const train_opts *o,
+                               const double *wcol, const char *const *names)
+{
+    lr_fit f;
+    rp_err ignore;
+    double *init = NULL;
+
+    if (n < WARM_MIN_ROWS || !(o->C > 0 && isfinite(o->C)))
+        return NULL;
+    if (fit_rows(X, ld, rows, n / WARM_SHARE, p, y, o, wcol, NULL, names, &f,
+                 &ignore) == RP_OK)
+        init = start_from(&f);
+    lr_fit_free(&f);
+    return init;
+}
+
+/* The split's rows as one list, the training rows first. */
+static size_t *train_then_test(const split *s)
+{
+    size_t *rows = xmallocarray(s->n_train + s->n_test + 1, sizeof *rows);
+
+    memcpy(rows, s->train, s->n_train * sizeof *rows);
+    memcpy(rows + s->n_train, s->test, s->n_test * sizeof *rows);
+    return rows;
+}
+
+/*
+ * Everything after the data is in memory; no database access.  wcol: the
+ * weight column per dataset row, or NULL.
+ *
+ * One design matrix X holds every labelled row, the training rows first:
+ * the split's fit uses its first n_train rows (leading dimension n), the
+ * evaluation the rest, and the final fit on all rows starts from the
+ * split's coefficients, so it needs about half the Newton steps.  (The
+ * split's own fit starts from a fit on a subsample of it, likewise.)
+ */
 static int fit_and_evaluate(const train_opts *o, const dataset *d,
                             const feat_query *q, const double *wcol,
                             model *m, rp_err *e)
 {
     train_opts sel;
     split s;
-    double *Xtr = NULL, *Xte = NULL, *Xall = NULL, *ytr = NULL, *yte = NULL, *yall = NULL;
+    double *X = NULL, *y = NULL, *init = NULL;
+    size_t *rows = NULL, n, p, j;
     const char **names = NULL;
     lr_fit f1, f2;
-    size_t p, j;
+    double t = log_now();
     int rc;
 
     memset(&f1, 0, sizeof f1);
@@ -463,37 +544,43 @@ static int fit_and_evaluate(const train_opts *o, const dataset *d,
     }
     if ((rc = select_model(o, d, q, wcol, &s, m, &sel, e)))
         goto done;
+    t = substage("cv", t);
     o = &sel;   /* from here on, with the chosen C */
-    rc = enc_fit(d, q, s.train, s.n_train, o->min_count, &m->enc, e);
-    if (rc)
+    if ((rc = enc_fit(d, q, s.train, s.n_train, o->min_count, &m->enc, e)))
         goto done;
     p = (size_t)m->enc.p;
     names = xmallocarray(p + 1, sizeof *names);
     for (j = 0; j < p; j++)
         names[j] = m->enc.cols[j].name;
-    Xtr = enc_apply(&m->enc, d, s.train, s.n_train, NULL);
-    Xte = enc_apply(&m->enc, d, s.test, s.n_test, NULL);
-    ytr = gather_labels(d, s.train, s.n_train);
-    yte = gather_labels(d, s.test, s.n_test);
-    if ((rc = fit_rows(Xtr, s.train, s.n_train, p, ytr, o, wcol, names, &f1, e)))
+    n = s.n_train + s.n_test;
+    rows = train_then_test(&s);
+    X = enc_apply(&m->enc, d, rows, n, NULL);
+    y = gather_labels(d, rows, n);
+    t = substage("encode", t);
+    init = subsample_start(X, n, rows, s.n_train, p, y, o, wcol, names);
+    t = substage("fit subsample", t);
+    rc = fit_rows(X, n, rows, s.n_train, p, y, o, wcol, init, names, &f1, e);
+    free(init);
+    init = NULL;
+    if (rc)
         goto done;
-    if ((rc = evaluate(&f1, Xte, yte, s.n_test, o, m, e)))
+    t = substage("fit split", t);
+    if ((rc = evaluate(&f1, X + s.n_train, n, y + s.n_train, s.n_test, o, m, e)))
         goto done;
-    free(Xtr);
-    free(Xte);
-    Xtr = Xte = NULL;
-    Xall = enc_apply(&m->enc, d, s.all, s.n_all, NULL);
-    yall = gather_labels(d, s.all, s.n_all);
-    if ((rc = fit_rows(Xall, s.all, s.n_all, p, yall, o, wcol, names, &f2, e)))
+    t = substage("evaluate", t);
+    init = start_from(&f1);
+    if ((rc = fit_rows(X, n, rows, n, p, y, o, wcol, init, names, &f2, e)))
         goto done;
-    if (o->dump_matrix && (rc = dump_matrix(o->dump_matrix, Xall, yall, s.n_all, p, e)))
+    t = substage("fit all", t);
+    if (o->dump_matrix && (rc = dump_matrix(o->dump_matrix, X, y, n, p, rows, &s, d->n, e)))
         goto done;
     store_fit(m, &f2);
     /* explain's VIFs and average contributions need the refit's design */
-    if ((rc = expl_design_diag(Xall, s.n_all, (int)p, f2.intercept, f2.beta,
-                               &m->diag, e)))
+    if ((rc = expl_design_diag(X, n, (int)p, f2.intercept, f2.beta, &m->diag, e)))
         goto done;
+    t = substage("design diag", t);
     expl_data_diag(d, q, &m->diag);
+    substage("data diag", t);
     m->n_customers = (long)d->n;
     m->n_labelled = (long)s.n_all;
     m->n_events = (long)s.events;
@@ -504,12 +591,10 @@ done:
     free(names);
     lr_fit_free(&f1);
     lr_fit_free(&f2);
-    free(Xtr);
-    free(Xte);
-    free(Xall);
-    free(ytr);
-    free(yte);
-    free(yall);
+    free(init);
+    free(X);
+    free(y);
+    free(rows);
     split_free(&s);
     return rc;
 }
@@ -558,33 +643,51 @@ static int take_weights(const train_opts *o, const rp_tables *t, const dataset *
  * data, the population predict will compare against.  The scores are
  * computed in blocks of rows, so no second n x p matrix is held; each row
  * gets the same arithmetic as in predict, so scoring the same data again
- * gives PSI 0 exactly.
+ * gives PSI 0 exactly.  With pd, the scores, reason codes and unseen count
+ * are kept for `run`'s predict, which then does not compute them again.
  */
-static void drift_reference(model *m, const dataset *d, const feat_query *q)
+static void drift_reference(model *m, const dataset *d, const feat_query *q,
+                            pipe_data *pd)
 {
     enum { BLOCK = 4096 };
     double *prob = xmallocarray(d->n + 1, sizeof *prob);
-    size_t *rows = xmallocarray(BLOCK, sizeof *rows), i0, i, nb;
-    int *reasons = xmallocarray((size_t)BLOCK * PIPE_REASONS, sizeof *reasons);
+    int *reasons = xmallocarray((pd ? d->n : BLOCK) * PIPE_REASONS + 1, sizeof *reasons);
+    size_t *rows = xmallocarray(BLOCK, sizeof *rows), i0, i, nb, unseen = 0, u;
 
     for (i0 = 0; i0 < d->n; i0 += nb) {
         double *X;
         nb = d->n - i0 < BLOCK ? d->n - i0 : BLOCK;
         for (i = 0; i < nb; i++)
             rows[i] = i0 + i;
-        X = enc_apply(&m->enc, d, rows, nb, NULL);
-        pipe_score(m, X, nb, prob + i0, reasons);
+        X = enc_apply(&m->enc, d, rows, nb, &u);
+        unseen += u;
+        pipe_score(m, X, nb, prob + i0, reasons + (pd ? i0 * PIPE_REASONS : 0));
         free(X);
     }
     drift_ref_free(&m->drift);
     drift_ref_build(d, q, prob, &m->drift);
-    free(prob);
+    if (pd) {
+        pd->prob = prob;
+        pd->reasons = reasons;
+        pd->unseen = unseen;
+    } else {
+        free(prob);
+        free(reasons);
+    }
     free(rows);
-    free(reasons);
+}
+
+void pipe_data_free(pipe_data *pd)
+{
+    ds_free(&pd->d);
+    feat_query_free(&pd->q);
+    free(pd->prob);
+    free(pd->reasons);
+    memset(pd, 0, sizeof *pd);
 }
 
 int pipe_train(db_conn *c, const rp_tables *t, const train_opts *o,
-               model *m, dataset *d_out, feat_query *q_out, rp_err *e)
+               model *m, pipe_data *pd, rp_err *e)
 {
     dataset dv;
     feat_query qv;
@@ -598,6 +701,8 @@ int pipe_train(db_conn *c, const rp_tables *t, const train_opts *o,
     memset(&d, 0, sizeof d);
     memset(&q, 0, sizeof q);
     memset(&fi, 0, sizeof fi);
+    if (pd)
+        memset(pd, 0, sizeof *pd);
     model_init(m);
     if ((rc = schema_check_inputs(c, t, e)))
         goto fail;
@@ -626,7 +731,7 @@ int pipe_train(db_conn *c, const rp_tables *t, const train_opts *o,
     if (rc)
         goto fail;
     progress_begin(&pg, "drift", 0);   /* stage timings cover the whole run (-v) */
-    drift_reference(m, &dv, &qv);
+    drift_reference(m, &dv, &qv, pd);
     progress_end(&pg);
     m->C = m->cv.k ? m->cv.C : o->C;   /* --C auto: the chosen one */
     if (o->weight_column)
@@ -647,15 +752,17 @@ int pipe_train(db_conn *c, const rp_tables *t, const train_opts *o,
     progress_end(&pg);
     if (rc)
         goto fail;
-    if (d_out && q_out) {
-        *d_out = d;
-        *q_out = q;
+    if (pd) {
+        pd->d = d;
+        pd->q = q;
         return RP_OK;
     }
     ds_free(&d);
     feat_query_free(&q);
     return RP_OK;
 fail:
+    if (pd)
+        pipe_data_free(pd);
     ds_free(&d);
     feat_query_free(&q);
     model_free(m);
