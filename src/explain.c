@@ -165,21 +165,29 @@ static void col_moments(const double *X, size_t n, int p, double *mu, int *const
 /*
  * The correlation matrix of the k non-constant columns idx[] (k x k,
  * column-major, lower triangle filled).  Cross products through dsyrk on
- * the centred columns; centring first keeps the cancellation out.
+ * the centred columns (centring first keeps the cancellation out), a block
+ * of EXPL_BLOCK rows at a time, so no second n x k matrix is held.
  */
 static double *corr_matrix(const double *X, size_t n, const double *mu,
                            const int *idx, int k)
 {
-    double *Z = xmallocarray(n * (size_t)k, sizeof *Z);
+    enum { EXPL_BLOCK = 4096 };
+    size_t bn = n < EXPL_BLOCK ? n : EXPL_BLOCK;
+    double *Z = xmallocarray(bn * (size_t)k, sizeof *Z);
     double *R = xcalloc((size_t)k * (size_t)k, sizeof *R);
-    size_t i;
+    size_t i, i0, m;
     int a, b;
 
-    for (a = 0; a < k; a++)
-        for (i = 0; i < n; i++)
-            Z[(size_t)a * n + i] = X[(size_t)idx[a] * n + i] - mu[idx[a]];
-    cblas_dsyrk(CblasColMajor, CblasLower, CblasTrans, k, (int)n, 1.0, Z,
-                (int)n, 0.0, R, k);
+    for (i0 = 0; i0 < n; i0 += m) {
+        m = n - i0 < bn ? n - i0 : bn;
+        for (a = 0; a < k; a++) {
+            const double *x = X + (size_t)idx[a] * n + i0;
+            for (i = 0; i < m; i++)
+                Z[(size_t)a * m + i] = x[i] - mu[idx[a]];
+        }
+        cblas_dsyrk(CblasColMajor, CblasLower, CblasTrans, k, (int)m, 1.0, Z,
+                    (int)m, 1.0, R, k);
+    }
     free(Z);
     for (b = 0; b < k; b++)
         for (a = b + 1; a < k; a++)

@@ -96,10 +96,9 @@ static met_pair *pairs_sorted(const double *y, const double *s, size_t n)
 
 /* Builds the step list by walking the sorted rows from the top; a step is
  * closed only when the next score differs, so tied rows share one step. */
-static met_curve curve_build(const double *y, const double *s, size_t n)
+static met_curve curve_from_pairs(const met_pair *pr, size_t n)
 {
     met_curve c = { xmallocarray(n, sizeof(met_step)), 0, 0, 0 };
-    met_pair *pr = pairs_sorted(y, s, n);
 
     for (size_t k = n; k-- > 0;) {
         if (pr[k].pos)
@@ -113,6 +112,14 @@ static met_curve curve_build(const double *y, const double *s, size_t n)
             c.nst++;
         }
     }
+    return c;
+}
+
+static met_curve curve_build(const double *y, const double *s, size_t n)
+{
+    met_pair *pr = pairs_sorted(y, s, n);
+    met_curve c = curve_from_pairs(pr, n);
+
     free(pr);
     return c;
 }
@@ -128,9 +135,8 @@ static void curve_free(met_curve *c)
  * adds dfp negatives and moves tp from a to b covers dfp * (a + b) / 2
  * pairs, which is the Mann-Whitney count with ties worth one half.
  */
-double met_roc_auc(const double *y, const double *s, size_t n)
+static double auc_of_curve(met_curve c)
 {
-    met_curve c = curve_build(y, s, n);
     double area2 = 0.0, auc = NAN;
     size_t tp0 = 0, fp0 = 0;
 
@@ -143,6 +149,11 @@ double met_roc_auc(const double *y, const double *s, size_t n)
         auc = area2 / (2.0 * (double)c.np * (double)c.nn);
     curve_free(&c);
     return auc;
+}
+
+double met_roc_auc(const double *y, const double *s, size_t n)
+{
+    return auc_of_curve(curve_build(y, s, n));
 }
 
 /* Step-wise (not interpolated) area, as scikit-learn: each step's recall
@@ -448,10 +459,10 @@ double met_roc_auc_ci(const double *y, const double *s, size_t n,
         delong_acc a = { 0, 0, 0, 0 };
         delong_pass(pr, n, np, nn, &a, 0);
         delong_pass(pr, n, np, nn, &a, 1);
-        free(pr);
         /* the mean of V10 is the Mann-Whitney AUC; met_roc_auc's exact
          * pair count is returned so both functions agree to the bit */
-        auc = met_roc_auc(y, s, n);
+        auc = auc_of_curve(curve_from_pairs(pr, n));
+        free(pr);
         if (np > 1 && nn > 1)
             sd = sqrt(a.ss10 / (double)(np - 1) / (double)np +
                       a.ss01 / (double)(nn - 1) / (double)nn);
