@@ -187,7 +187,7 @@ int cmd_predict(int argc, char **argv, rp_err *e)
     if (!rc && from_csv && !(rc = load_dir(c, &ctx.tables, from_csv, &tin, &po.rejected, e)))
         po.inputs = &tin;
     if (!rc)
-        rc = pipe_predict(c, &ctx.tables, &m, &po, NULL, NULL, &sum, e);
+        rc = pipe_predict(c, &ctx.tables, &m, &po, NULL, &sum, e);
     if (!rc)
         report(&po, &sum, &ctx.tables);
     model_free(&m);
@@ -209,8 +209,7 @@ int cmd_run(int argc, char **argv, rp_err *e)
     predict_summary sum;
     cli_ctx ctx;
     db_conn *c = NULL;
-    dataset d;
-    feat_query q;
+    pipe_data pd;
     model m;
     int opt, rc;
 
@@ -240,7 +239,7 @@ int cmd_run(int argc, char **argv, rp_err *e)
         return rc;
     rc = schema_init_own(c, &ctx.tables, e);
     if (!rc)
-        rc = pipe_train(c, &ctx.tables, &to, &m, &d, &q, e);
+        rc = pipe_train(c, &ctx.tables, &to, &m, &pd, e);
     if (rc) {
         db_close(c);
         return rc;
@@ -248,11 +247,10 @@ int cmd_run(int argc, char **argv, rp_err *e)
     if (log_level() >= LOG_NORMAL)
         cli_print_model(&m, 15);
     log_info("model saved to %s", to.model_path);
-    rc = pipe_predict(c, &ctx.tables, &m, &po, &d, &q, &sum, e);
+    rc = pipe_predict(c, &ctx.tables, &m, &po, &pd, &sum, e);
     if (!rc)
         report(&po, &sum, &ctx.tables);
-    ds_free(&d);
-    feat_query_free(&q);
+    pipe_data_free(&pd);
     model_free(&m);
     db_close(c);
     return rc;

@@ -307,7 +307,7 @@ int cmd_train(int argc, char **argv, rp_err *e)
     }
     rc = schema_init_own(c, &ctx.tables, e);
     if (!rc)
-        rc = pipe_train(c, &ctx.tables, &to, &m, NULL, NULL, e);
+        rc = pipe_train(c, &ctx.tables, &to, &m, NULL, e);
     if (!rc) {
         if (log_level() >= LOG_NORMAL)
             cli_print_model(&m, 15);

@@ -949,18 +949,6 @@ static void append_row(sb_t *buf, const lfile *f)
 }
 
 /* Big-endian integers, as COPY BINARY wants them. */
-static void put16(sb_t *b, uint16_t v)
-{
-    char x[2] = {(char)(v >> 8), (char)v};
-    sb_appendn(b, x, 2);
-}
-
-static void put32(sb_t *b, uint32_t v)
-{
-    char x[4] = {(char)(v >> 24), (char)(v >> 16), (char)(v >> 8), (char)v};
-    sb_appendn(b, x, 4);
-}
-
 static long floor4(long a)
 {
     return a >= 0 ? a / 4 : -((-a + 3) / 4);
@@ -993,21 +981,21 @@ static void put_numeric(sb_t *b, const char *s, const dec *d)
             n = k;
     }
     if (n == 0) {                              /* zero: no digits */
-        put32(b, 8);
-        put16(b, 0);
-        put16(b, 0);
-        put16(b, 0);
-        put16(b, (uint16_t)d->dscale);
+        sb_put32(b, 8);
+        sb_put16(b, 0);
+        sb_put16(b, 0);
+        sb_put16(b, 0);
+        sb_put16(b, (uint16_t)d->dscale);
         return;
     }
     weight = floor4(e10 - 1);
     last = floor4(e10 - n);
     nd = weight - last + 1;
-    put32(b, (uint32_t)(8 + 2 * nd));
-    put16(b, (uint16_t)nd);
-    put16(b, (uint16_t)(int16_t)weight);
-    put16(b, neg ? 0x4000 : 0x0000);
-    put16(b, (uint16_t)d->dscale);
+    sb_put32(b, (uint32_t)(8 + 2 * nd));
+    sb_put16(b, (uint16_t)nd);
+    sb_put16(b, (uint16_t)(int16_t)weight);
+    sb_put16(b, neg ? 0x4000 : 0x0000);
+    sb_put16(b, (uint16_t)d->dscale);
     sb_reserve(b, (size_t)(2 * nd));
     at = b->len;
     g = b->p + at;
@@ -1091,7 +1079,7 @@ static void append_row_binary(sb_t *buf, const lfile *f)
             if (c->type == T_NUMERIC) {
                 put_numeric(buf, c->val, &c->d);
             } else {
-                put32(buf, (uint32_t)c->vlen);
+                sb_put32(buf, (uint32_t)c->vlen);
                 sb_appendn(buf, c->val, c->vlen);
             }
             sb_reserve(buf, 12 * (size_t)(f->ncols - k));
@@ -1177,8 +1165,8 @@ static int load_one(lrun *L, lfile *f, rp_err *e)
         copying = 1;
         if (f->binary) {   /* signature, flags, header extension length */
             sb_appendn(&buf, "PGCOPY\n\377\r\n\0", 11);
-            put32(&buf, 0);
-            put32(&buf, 0);
+            sb_put32(&buf, 0);
+            sb_put32(&buf, 0);
         }
     }
     progress_begin(&pg, f->path, (size_t)f->size);
@@ -1198,7 +1186,7 @@ static int load_one(lrun *L, lfile *f, rp_err *e)
     f->finished = !rc;
     if (copying) {
         if (f->binary)
-            put16(&buf, 0xffff);   /* the trailer */
+            sb_put16(&buf, 0xffff);   /* the trailer */
         if (!rc && buf.len)
             rc = db_copy_in_put(L->c, buf.p, buf.len, e);
         if (rc) {

@@ -54,12 +54,28 @@ typedef struct train_opts {
 train_opts pipe_train_opts_default(void);
 
 /*
- * Trains, evaluates and saves a model.  On success *m holds it; when d and
- * q are not NULL they receive the loaded dataset and its query (owned by
- * the caller: ds_free, feat_query_free) for a following pipe_predict.
+ * What pipe_train read and computed that `run` hands to pipe_predict, so
+ * that nothing is done twice: the dataset and its feature query, and every
+ * customer's probability and reason codes (computed for the drift
+ * reference with the arithmetic predict uses, so they are the same bits).
+ */
+typedef struct pipe_data {
+    dataset d;
+    feat_query q;
+    double *prob;      /* d.n probabilities */
+    int *reasons;      /* d.n * PIPE_REASONS, as pipe_score gives them */
+    size_t unseen;     /* text values the encoder did not see (enc_apply) */
+} pipe_data;
+
+void pipe_data_free(pipe_data *pd);
+
+/*
+ * Trains, evaluates and saves a model.  On success *m holds it; when pd is
+ * not NULL it receives the data for a following pipe_predict (the caller
+ * frees it with pipe_data_free; on failure it owns nothing).
  */
 int pipe_train(db_conn *c, const rp_tables *t, const train_opts *o,
-               model *m, dataset *d, feat_query *q, rp_err *e);
+               model *m, pipe_data *pd, rp_err *e);
 
 /* The plan of the feature query that pipe_train would run with o (EXPLAIN
  * VERBOSE: on a sharded PostgreSQL it shows the SQL each shard runs), into
@@ -89,10 +105,11 @@ typedef struct predict_summary {
     char scored_at[40];
 } predict_summary;
 
-/* Scores every customer with m (whose encoding is re-bound to the query).  d/q: a dataset already loaded with m's
- * feature query (from pipe_train), or NULL to run the query. */
+/* Scores every customer with m (whose encoding is re-bound to the query).
+ * pd: what pipe_train loaded and scored with m, or NULL to run the feature
+ * query and score here. */
 int pipe_predict(db_conn *c, const rp_tables *t, model *m,
-                 const predict_opts *o, const dataset *d, const feat_query *q,
+                 const predict_opts *o, const pipe_data *pd,
                  predict_summary *out, rp_err *e);
 
 /* Probabilities and top positive contributions for rows of X (n x p,

@@ -30,6 +30,26 @@ void sb_appendn(sb_t *sb, const char *s, size_t n)
     sb->p[sb->len] = '\0';
 }
 
+void sb_put16(sb_t *sb, uint16_t v)
+{
+    char x[2] = {(char)(v >> 8), (char)v};
+
+    sb_appendn(sb, x, 2);
+}
+
+void sb_put32(sb_t *sb, uint32_t v)
+{
+    char x[4] = {(char)(v >> 24), (char)(v >> 16), (char)(v >> 8), (char)v};
+
+    sb_appendn(sb, x, 4);
+}
+
+void sb_put64(sb_t *sb, uint64_t v)
+{
+    sb_put32(sb, (uint32_t)(v >> 32));
+    sb_put32(sb, (uint32_t)v);
+}
+
 void sb_append(sb_t *sb, const char *s)
 {
     sb_appendn(sb, s, strlen(s));

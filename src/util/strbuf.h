@@ -9,6 +9,7 @@
 #define RP_STRBUF_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct sb_t {
     char *p;      /* contents, NUL-terminated once anything was appended */
@@ -24,6 +25,10 @@ void sb_printf(sb_t *sb, const char *fmt, ...) __attribute__((format(printf, 2, 
 /* Appends a double so that it reads back to the same bits ("%.17g"); NaN
  * and infinities are written as PostgreSQL spells them. */
 void sb_double(sb_t *sb, double x);
+/* Big-endian (network order) integers, as COPY BINARY wants them. */
+void sb_put16(sb_t *sb, uint16_t v);
+void sb_put32(sb_t *sb, uint32_t v);
+void sb_put64(sb_t *sb, uint64_t v);
 void sb_clear(sb_t *sb);            /* len = 0, keeps the memory */
 const char *sb_str(const sb_t *sb); /* "" when empty */
 void sb_free(sb_t *sb);
