@@ -464,6 +464,81 @@ static void test_helpers(void **state)
     lr_fit_free(NULL);
 }
 
+/*
+ * lr_params.ld: a fit on the first n rows of a taller matrix is the fit on
+ * those rows alone, bit for bit (the same sums in the same order), and
+ * lr_decision_ld reads the rest of the matrix the same way.
+ * lr_params.init: starting elsewhere reaches the same optimum (to the
+ * solver's tolerance) in fewer steps when the start is close; without a
+ * penalty the start is ignored (the separation test needs the
+ * intercept-only start), so the fit is the default one exactly.
+ */
+static void test_leading_dimension_and_start(void **state)
+{
+    enum { N = 9000, EXTRA = 1000, P = 3, LD = N + EXTRA };
+    double *X = xmalloc(P * N * sizeof(double)), *T = xmalloc(P * LD * sizeof(double));
+    double *y = xmalloc(LD * sizeof(double)), *d1 = xmalloc(EXTRA * sizeof(double));
+    double *d2 = xmalloc(EXTRA * sizeof(double)), *Xe = xmalloc(P * EXTRA * sizeof(double));
+    double init[P + 1];
+    lr_params par = params(1.0);
+    lr_fit a, b, c, u, v;
+    rp_err e;
+    size_t i, j;
+
+    (void)state;
+    make_data(LD, P, T, y);
+    for (j = 0; j < P; j++) {
+        memcpy(X + j * N, T + j * LD, N * sizeof(double));
+        memcpy(Xe + j * EXTRA, T + j * LD + N, EXTRA * sizeof(double));
+    }
+    assert_int_equal(lr_train(X, N, P, y, NULL, &par, &a, &e), RP_OK);
+    par.ld = LD;
+    assert_int_equal(lr_train(T, N, P, y, NULL, &par, &b, &e), RP_OK);
+    assert_true(a.intercept == b.intercept && a.iterations == b.iterations);
+    for (j = 0; j < P; j++)
+        assert_true(a.beta[j] == b.beta[j] && a.se[j + 1] == b.se[j + 1]);
+    lr_decision_ld(&a, T + N, LD, EXTRA, d1);
+    lr_decision(&a, Xe, EXTRA, d2);
+    for (i = 0; i < EXTRA; i++)
+        assert_true(d1[i] == d2[i]);
+
+    /* from a nearby start (the optimum, moved a little) and a far one */
+    init[0] = a.intercept + 1e-3;
+    for (j = 0; j < P; j++)
+        init[j + 1] = a.beta[j] * (1 + 1e-3);
+    par.ld = 0;
+    par.init = init;
+    assert_int_equal(lr_train(X, N, P, y, NULL, &par, &c, &e), RP_OK);
+    assert_true(c.iterations < a.iterations);
+    assert_close(c.intercept, a.intercept, 1e-9);
+    for (j = 0; j < P; j++)
+        assert_close(c.beta[j], a.beta[j], 1e-9);
+    lr_fit_free(&c);
+    init[0] = 5;
+    for (j = 0; j < P; j++)
+        init[j + 1] = -3;
+    assert_int_equal(lr_train(X, N, P, y, NULL, &par, &c, &e), RP_OK);
+    assert_close(c.intercept, a.intercept, 1e-9);
+    for (j = 0; j < P; j++)
+        assert_close(c.beta[j], a.beta[j], 1e-9);
+
+    /* no penalty: the start is not used */
+    par = params(INFINITY);
+    assert_int_equal(lr_train(X, N, P, y, NULL, &par, &u, &e), RP_OK);
+    par.init = init;
+    assert_int_equal(lr_train(X, N, P, y, NULL, &par, &v, &e), RP_OK);
+    assert_true(u.intercept == v.intercept && u.iterations == v.iterations);
+
+    /* a start that is not finite is refused; an ld below n too */
+    init[1] = NAN;
+    assert_int_equal(lr_train(X, N, P, y, NULL, &par, &v, &e), RP_EINTERNAL);
+    par = params(1.0);
+    par.ld = N - 1;
+    assert_int_equal(lr_train(X, N, P, y, NULL, &par, &v, &e), RP_EDATA);
+    lr_fit_free(&a); lr_fit_free(&b); lr_fit_free(&c); lr_fit_free(&u); lr_fit_free(&v);
+    free(X); free(T); free(y); free(d1); free(d2); free(Xe);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -480,6 +555,7 @@ int main(void)
         cmocka_unit_test(test_deterministic),
         cmocka_unit_test(test_covariance),
         cmocka_unit_test(test_helpers),
+        cmocka_unit_test(test_leading_dimension_and_start),
     };
 
     return cmocka_run_group_tests_name("logreg", tests, NULL, NULL);
