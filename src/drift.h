@@ -75,7 +75,7 @@ void drift_dist_free(drift_dist *d);
 /*
  * Lower-decile edges of x[0..n) (non-finite values skipped) into
  * edges[0..DRIFT_BINS-1), duplicates removed; returns how many.  x is not
- * changed.  O(n) expected (quickselect on a copy).
+ * changed.  O(n) expected (selection, not a sort; drift.c).
  */
 int drift_edges(const double *x, size_t n, double *edges);
 

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -269,6 +270,239 @@ static void test_edges_vs_sort(void **state)
     }
 }
 
+/*
+ * Large columns take drift.c's fast path (sampled splitters, one
+ * classifying pass, threads over columns); it must give the plain
+ * method's result bit for bit: the edges of nine progressive three-way
+ * quickselects on the finite values (a copy of the original code below,
+ * so that even the sign of a zero edge is checked) and the shares of
+ * drift_bin's counts.
+ */
+static double plain_median3(double a, double b, double c)
+{
+    if (a < b)
+        return b < c ? b : (a < c ? c : a);
+    return a < c ? a : (b < c ? c : b);
+}
+
+static void plain_select(double *a, size_t lo, size_t hi, size_t k)
+{
+    while (hi - lo > 1) {
+        double p = plain_median3(a[lo], a[lo + (hi - lo) / 2], a[hi - 1]), t;
+        size_t lt = lo, i = lo, gt = hi;
+
+        while (i < gt) {
+            if (a[i] < p) {
+                t = a[lt];
+                a[lt++] = a[i];
+                a[i++] = t;
+            } else if (a[i] > p) {
+                t = a[--gt];
+                a[gt] = a[i];
+                a[i] = t;
+            } else {
+                i++;
+            }
+        }
+        if (k < lt)
+            hi = lt;
+        else if (k >= gt)
+            lo = gt;
+        else
+            return;
+    }
+}
+
+/* The plain reference of x[0..n) into d (edges, prop, missing). */
+static void plain_dist(const double *x, size_t n, drift_dist *d)
+{
+    double *v = xmallocarray(n + 1, sizeof *v);
+    size_t i, m = 0, lo = 0, k, count[DRIFT_BINS + 1] = {0}, miss = 0;
+
+    memset(d, 0, sizeof *d);
+    d->edges = xmallocarray(DRIFT_BINS, sizeof *d->edges);
+    for (i = 0; i < n; i++)
+        if (isfinite(x[i]))
+            v[m++] = x[i];
+    for (k = 1; m && k < DRIFT_BINS; k++) {
+        size_t idx = (k * m + DRIFT_BINS - 1) / DRIFT_BINS - 1;
+        plain_select(v, lo, m, idx);
+        lo = idx;
+        if (d->nedges == 0 || v[idx] > d->edges[d->nedges - 1])
+            d->edges[d->nedges++] = v[idx];
+    }
+    for (i = 0; i < n; i++) {
+        if (isfinite(x[i]))
+            count[drift_bin(d->edges, d->nedges, x[i])]++;
+        else
+            miss++;
+    }
+    d->nbins = d->nedges + 1;
+    d->prop = xmallocarray((size_t)d->nbins, sizeof *d->prop);
+    for (k = 0; k < (size_t)d->nbins; k++)
+        d->prop[k] = (double)count[k] / (double)n;
+    d->missing = (double)miss / (double)n;
+    free(v);
+}
+
+static void assert_same_dist(const drift_dist *got, const drift_dist *want)
+{
+    assert_int_equal(got->nedges, want->nedges);
+    assert_int_equal(got->nbins, want->nbins);
+    assert_memory_equal(got->edges, want->edges, (size_t)want->nedges * sizeof *want->edges);
+    assert_memory_equal(got->prop, want->prop, (size_t)want->nbins * sizeof *want->prop);
+    assert_memory_equal(&got->missing, &want->missing, sizeof want->missing);
+}
+
+static uint64_t lcg(uint64_t *s)
+{
+    *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
+    return *s >> 11;
+}
+
+/* Column `kind` of n rows (see the cases below). */
+static void large_column(int kind, size_t n, uint64_t *s, double *x)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        double u = (double)lcg(s) / 9007199254740992.0, v;
+        switch (kind) {
+        case 0: v = exp(8 * u); break;                              /* continuous */
+        case 1: v = (double)(lcg(s) % 4); break;                    /* ties */
+        case 2: v = u < .5 ? 0.0 : round(u * 1e4) / 100; break;     /* half +0 */
+        case 3: v = u < .3 ? -0.0 : u < .6 ? 0.0 : u; break;        /* zeros of both signs */
+        case 4: v = u < .5 ? -0.0 : u * 7; break;                   /* -0 only */
+        case 5: v = (double)i; break;                               /* sorted */
+        case 6: v = 42; break;                                      /* constant */
+        case 7: v = u < .9 ? NAN : u; break;                        /* mostly missing */
+        default: v = floor(u * 50) - 25; break;                     /* negatives and ties */
+        }
+        if (kind != 7 && lcg(s) % 29 == 0)
+            v = lcg(s) % 3 == 0 ? NAN : lcg(s) % 2 ? INFINITY : -INFINITY;
+        x[i] = v;
+    }
+}
+
+static void test_large_vs_plain(void **state)
+{
+    size_t sizes[] = {32767, 32768, 70001};
+    uint64_t s = 99;
+    int kind, z;
+
+    (void)state;
+    for (z = 0; z < 3; z++)
+        for (kind = 0; kind < 9; kind++) {
+            size_t n = sizes[z];
+            double *x = xmallocarray(n, sizeof *x), e[DRIFT_BINS];
+            drift_dist got, want;
+            drift_stat st;
+            size_t k;
+
+            large_column(kind, n, &s, x);
+            plain_dist(x, n, &want);
+            drift_dist_numeric("x", x, n, &got);
+            assert_same_dist(&got, &want);
+            assert_int_equal(drift_edges(x, n, e), want.nedges);
+            assert_memory_equal(e, want.edges, (size_t)want.nedges * sizeof *e);
+            /* today = the reference: the same shares, PSI 0 */
+            drift_stat_numeric(&got, x, n, &st);
+            assert_memory_equal(st.actual, want.prop, (size_t)want.nbins * sizeof *st.actual);
+            assert_memory_equal(&st.missing, &want.missing, sizeof st.missing);
+            assert_near(st.psi, 0, 0);
+            free(st.actual);
+            /* and another column against it: drift_bin's counts */
+            large_column((kind + 1) % 9, n, &s, x);
+            drift_stat_numeric(&got, x, n, &st);
+            {
+                size_t count[DRIFT_BINS + 1] = {0}, miss = 0, i;
+                for (i = 0; i < n; i++) {
+                    if (isfinite(x[i]))
+                        count[drift_bin(got.edges, got.nedges, x[i])]++;
+                    else
+                        miss++;
+                }
+                for (k = 0; k < (size_t)got.nbins; k++)
+                    assert_near(st.actual[k], (double)count[k] / (double)n, 0);
+                assert_near(st.missing, (double)miss / (double)n, 0);
+            }
+            free(st.actual);
+            drift_dist_free(&got);
+            drift_dist_free(&want);
+            free(x);
+        }
+}
+
+/* drift_ref_build and drift_compare over many columns (in threads) equal
+ * the columns done one by one. */
+static void test_large_build_compare(void **state)
+{
+    enum { N = 70000, NC = 9 };
+    feat_col cols[NC + 1];
+    char names[NC + 1][16];
+    char *levels[] = {"a", "b", "c"};
+    double *num[NC + 1], *prob = xmallocarray(N, sizeof *prob);
+    int32_t *code[NC + 1], *codes = xmallocarray(N, sizeof *codes);
+    char **lv[NC + 1];
+    int nlev[NC + 1], j;
+    feat_query q = {"", NC + 1, cols};
+    uint64_t s = 7;
+    dataset d;
+    model_drift ref;
+    drift_result r;
+    size_t i;
+
+    (void)state;
+    for (j = 0; j <= NC; j++) {
+        snprintf(names[j], sizeof names[j], "c%d", j);
+        cols[j] = (feat_col){names[j], names[j], j == NC, NULL};
+        num[j] = j < NC ? xmallocarray(N, sizeof *num[j]) : NULL;
+        code[j] = j == NC ? codes : NULL;
+        lv[j] = j == NC ? levels : NULL;
+        nlev[j] = j == NC ? 3 : 0;
+        if (j < NC)
+            large_column(j, N, &s, num[j]);
+    }
+    for (i = 0; i < N; i++) {
+        codes[i] = (int32_t)(lcg(&s) % 4) - 1;
+        prob[i] = (double)lcg(&s) / 9007199254740992.0;
+    }
+    memset(&d, 0, sizeof d);
+    d.n = N;
+    d.ncols = NC + 1;
+    d.num = num;
+    d.code = code;
+    d.levels = lv;
+    d.nlevels = nlev;
+    drift_ref_build(&d, &q, prob, &ref);
+    assert_int_equal(ref.nfeat, NC + 1);
+    for (j = -1; j < NC; j++) {
+        drift_dist want;
+        plain_dist(j < 0 ? prob : num[j], N, &want);
+        assert_same_dist(j < 0 ? &ref.score : &ref.feat[j], &want);
+        drift_dist_free(&want);
+    }
+    assert_int_equal(ref.feat[NC].categorical, 1);
+    for (j = 0; j < NC; j++)   /* today: the columns shifted by one */
+        large_column((j + 3) % 9, N, &s, num[j]);
+    drift_compare(&ref, &d, &q, prob, &r);
+    assert_near(r.score.psi, 0, 0);
+    assert_near(r.feat[NC].psi, 0, 0);
+    for (j = 0; j < NC; j++) {
+        drift_stat st;
+        drift_stat_numeric(&ref.feat[j], num[j], N, &st);
+        assert_memory_equal(r.feat[j].actual, st.actual, (size_t)ref.feat[j].nbins * sizeof *st.actual);
+        assert_memory_equal(&r.feat[j].psi, &st.psi, sizeof st.psi);
+        free(st.actual);
+    }
+    drift_result_free(&r);
+    drift_ref_free(&ref);
+    for (j = 0; j < NC; j++)
+        free(num[j]);
+    free(codes);
+    free(prob);
+}
+
 /* Unseen counts per column agree with enc_apply's total. */
 static void test_unseen(void **state)
 {
@@ -498,6 +732,8 @@ int main(void)
         cmocka_unit_test(test_text),
         cmocka_unit_test(test_text_fold),
         cmocka_unit_test(test_edges_vs_sort),
+        cmocka_unit_test(test_large_vs_plain),
+        cmocka_unit_test(test_large_build_compare),
         cmocka_unit_test(test_unseen),
         cmocka_unit_test(test_json_roundtrip),
         cmocka_unit_test(test_json_refusals),
