@@ -176,7 +176,7 @@ typedef struct model_diag {
                                    below 1e-6 or above 1 - 1e-6 */
     long nonfinite;             /* NaN/Infinity feature values read as
                                    missing */
-    char fingerprint[32];       /* "fnv1a64:<16 hex>" over every feature row
+    char fingerprint[32];       /* "fnv1a64w:<16 hex>" over every feature row
                                    read at training (ids, labels, values) */
     int n_feat;
     model_featstat *feat;       /* n_feat feature query columns */
