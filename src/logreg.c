@@ -20,8 +20,15 @@
  *   - X is never copied or modified.  X'DX is accumulated block by block:
  *     LR_BLOCK rows at a time are copied, scaled by sqrt(w_i mu_i (1-mu_i)),
  *     into a small buffer whose column 0 is the intercept, and added with
- *     cblas_dsyrk.  The extra memory is five n-vectors plus LR_BLOCK * q,
- *     not another n x p matrix.
+ *     cblas_dsyrk; the gradient X'r is added from the same rows while they
+ *     are in cache.  The extra memory is five n-vectors plus LR_BLOCK * q,
+ *     not another n x p matrix.  X may be the first n rows of a taller
+ *     matrix (lr_params.ld), so a caller can fit a subset of its rows
+ *     without copying them.
+ *   - Passes over X per Newton step: two (the block pass above, and X d for
+ *     the line search; eta is then updated as eta + t X d).  At a million
+ *     rows X is hundreds of MB, so the passes, not the flops, set the pace;
+ *     a good start (lr_params.init) saves whole steps.
  *   - Every sum runs in a fixed order (fixed blocks, sequential loops), so a
  *     fit is bit-identical from run to run.  OpenBLAS splits work by its
  *     thread count, so a different OPENBLAS_NUM_THREADS may change the last
