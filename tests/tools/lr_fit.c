@@ -3,19 +3,23 @@
  * so that tests/cli/logreg_reference.sh can compare it with scikit-learn and
  * statsmodels.
  *
- *   lr_fit [-w] C FILE
+ *   lr_fit [-t] [-w] C FILE
  *
  * FILE holds comma-separated numbers, one row per line, no header: the
  * features, then (with -w) a weight, then the 0/1 label last.  C is a
  * positive number or "inf" for no penalty.  Doubles are printed with %.17g
- * so they round-trip.  Exit status: 0, or the rp_err code of a failed fit,
- * or 1 for bad arguments or an unreadable file.
+ * so they round-trip.  With -t, the wall time of the lr_train call alone
+ * (CLOCK_MONOTONIC; not reading the file nor printing) goes to stderr as a
+ * line "lr_train_seconds <t>" (bench/train_alone.sh uses it); stdout is the
+ * same with or without -t.  Exit status: 0, or the rp_err code of a failed
+ * fit, or 1 for bad arguments or an unreadable file.
  */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "logreg.h"
 #include "util/mem.h"
@@ -98,9 +102,17 @@ static void print_fit(const lr_fit *fit)
            fit->loglik_null, fit->cond);
 }
 
+static double now_seconds(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 int main(int argc, char **argv)
 {
-    int weighted = argc > 1 && strcmp(argv[1], "-w") == 0;
+    int weighted = 0, timed = 0, a = 1;
     table t = {0};
     lr_params par = lr_params_default();
     lr_fit fit;
@@ -108,14 +120,24 @@ int main(int argc, char **argv)
     double *X, *y, *w = NULL;
     size_t p, i, j;
     char *end;
+    double t0 = 0;
     int rc;
 
-    if (argc != 3 + weighted)
-        return fprintf(stderr, "usage: lr_fit [-w] C FILE\n"), 1;
-    par.C = strtod(argv[1 + weighted], &end);
+    /* leading options, each at most once, in either order */
+    for (; a < argc; a++) {
+        if (!weighted && strcmp(argv[a], "-w") == 0)
+            weighted = 1;
+        else if (!timed && strcmp(argv[a], "-t") == 0)
+            timed = 1;
+        else
+            break;
+    }
+    if (argc - a != 2)
+        return fprintf(stderr, "usage: lr_fit [-t] [-w] C FILE\n"), 1;
+    par.C = strtod(argv[a], &end);
     if (*end != '\0' || !(par.C > 0))
-        return fprintf(stderr, "lr_fit: bad C \"%s\"\n", argv[1 + weighted]), 1;
-    if (read_table(argv[2 + weighted], &t) != 0)
+        return fprintf(stderr, "lr_fit: bad C \"%s\"\n", argv[a]), 1;
+    if (read_table(argv[a + 1], &t) != 0)
         return free(t.v), 1;
     if (t.cols < 2u + weighted)
         return fprintf(stderr, "lr_fit: too few columns\n"), free(t.v), 1;
@@ -131,7 +153,11 @@ int main(int argc, char **argv)
             w[i] = t.v[i * t.cols + p];
         y[i] = t.v[i * t.cols + t.cols - 1];
     }
+    if (timed)
+        t0 = now_seconds();
     rc = lr_train(X, t.rows, p, y, w, &par, &fit, &e);
+    if (timed)
+        fprintf(stderr, "lr_train_seconds %.6f\n", now_seconds() - t0);
     if (rc == RP_OK)
         print_fit(&fit);
     else
