@@ -31,8 +31,8 @@
  *     a good start (lr_params.init) saves whole steps.
  *   - Every sum runs in a fixed order (fixed blocks, sequential loops), so a
  *     fit is bit-identical from run to run.  OpenBLAS splits work by its
- *     thread count, so a different OPENBLAS_NUM_THREADS may change the last
- *     bits (never more than rounding).
+ *     thread count, so a different thread count may change the last bits
+ *     (never more than rounding); riskpipe's main.c fixes it at one.
  *   - X is not centred internally: riskpipe standardises its features
  *     first.  A raw column whose mean is some 1e5 times its spread looks
  *     collinear with the intercept to the unpenalised rank test.

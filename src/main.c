@@ -12,6 +12,7 @@
  * rolls back, removes its temporary files and records a failed run.  A
  * second one ends the process at once.
  */
+#include <cblas.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -140,6 +141,13 @@ int main(int argc, char **argv)
         return RP_EUSAGE;
     }
     install_signal_handlers();
+    /* one BLAS thread: OpenBLAS splits a product by its thread count, so a
+     * fixed count makes a fit the same bits on any machine with the same
+     * OpenBLAS kernel, and on this workload (dsyrk of 4096-row blocks) one
+     * thread was as fast as two on an idle 2-core machine and twice as fast
+     * on a busy one (bench/RESULTS.md).  riskpipe's own parallelism is the
+     * feature streams, the drift columns and the CSV thread. */
+    openblas_set_num_threads(1);
     /* no file riskpipe creates (predictions CSV, model, report, rejected
      * rows) is writable by group or others, whatever the caller's umask:
      * they hold customer data and what scores it (README "Security") */
