@@ -19,7 +19,12 @@ const char cli_predict_help[] =
 int cli_predict_option(predict_opts *o, int opt, const char *arg, rp_err *e)
 {
     switch (opt) {
-    case OPT_CSV: o->csv_path = arg; return 1;
+    case OPT_CSV:
+        /* checked here: an empty name would fail only after the COMMIT */
+        if (!*arg)
+            return -cli_usage_error(e, "predict", "--csv needs a file name");
+        o->csv_path = arg;
+        return 1;
     case OPT_NO_DB_WRITE: o->no_db_write = 1; return 1;
     case OPT_AS_OF: {
         int rc = cli_check_date("--as-of", arg, e);

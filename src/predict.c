@@ -2,9 +2,11 @@
  * predict.c - pipe_predict: score every customer and replace the
  * predictions, in the table and in the CSV, all or nothing.
  *
- * The table write: COPY into a temporary stage table, then, in the same
- * transaction, TRUNCATE the predictions table and INSERT the stage into
- * it.  Until COMMIT, readers see the previous predictions; a dropped
+ * The table write, in one transaction: TRUNCATE the predictions table and
+ * COPY the rows into it in binary (a table of other column types than the
+ * ones riskpipe creates: COPY into a temporary stage, then TRUNCATE and
+ * INSERT ... SELECT, which converts).  Until COMMIT, readers see the
+ * previous predictions; a dropped
  * connection, a kill or Ctrl-C rolls the whole transaction back.  The
  * target table keeps its identity (grants, views, indexes), which a
  * rename-swap would lose.  Concurrent runs are refused through an advisory
@@ -104,23 +106,31 @@ static void row_csv(sb_t *sb, const model *m, char *const *why, int64_t id,
     sb_putc(sb, '\n');
 }
 
-/* One stage row in COPY BINARY form: customer_id bigint,
- * high_risk_prediction int, probability float8 (its exact bits), four
- * reasons text or NULL.  Nothing is formatted or parsed. */
+/* One row in COPY BINARY form: customer_id bigint, high_risk_prediction
+ * int, probability float8 (its exact bits), then, when ts is not NULL,
+ * model_id text and scored_at timestamptz (*ts: microseconds since
+ * 2000-01-01 UTC, PostgreSQL's own form), then four reasons text or NULL.
+ * Nothing is formatted or parsed. */
 static void row_binary(sb_t *sb, const model *m, char *const *why, int64_t id,
-                       double prob, const int *r)
+                       double prob, const int *r, const int64_t *ts)
 {
     uint64_t bits;
     int k;
 
     memcpy(&bits, &prob, sizeof bits);
-    sb_put16(sb, 3 + PIPE_REASONS);
+    sb_put16(sb, (uint16_t)(3 + (ts ? 2 : 0) + PIPE_REASONS));
     sb_put32(sb, 8);
     sb_put64(sb, (uint64_t)id);
     sb_put32(sb, 4);
     sb_put32(sb, prob >= m->threshold);
     sb_put32(sb, 8);
     sb_put64(sb, bits);
+    if (ts) {
+        sb_put32(sb, (uint32_t)strlen(m->model_id));
+        sb_append(sb, m->model_id);
+        sb_put32(sb, 8);
+        sb_put64(sb, (uint64_t)*ts);
+    }
     for (k = 0; k < PIPE_REASONS; k++) {
         const char *name = r[k] >= 0 ? why[r[k]] : NULL;
         size_t len = name ? strlen(name) : 0;
@@ -150,6 +160,126 @@ typedef struct scores {
 typedef struct csv_job csv_job;
 static int csv_finish(csv_job *j, rp_err *e);
 
+#define PRED_COLS "customer_id, high_risk_prediction, probability, model_id, scored_at, " \
+                  "reason_1, reason_2, reason_3, reason_4"
+
+/* 1 when the predictions table's columns have the types riskpipe creates
+ * (schema.c), so rows can be COPYed into it in binary; 0 when a column has
+ * another type (a table the user made), -1 on error. */
+static int target_is_native(db_conn *c, const char *target, rp_err *e)
+{
+    const char *params[1] = {target};
+    char *v = NULL;
+    int rc = db_query_value(c,
+        "SELECT count(*) = 9 FROM pg_attribute WHERE attrelid = $1::regclass "
+        "AND attnum > 0 AND NOT attisdropped AND (attname::text, atttypid) IN "
+        "(VALUES ('customer_id', 'int8'::regtype::oid), ('high_risk_prediction', 'int4'::regtype), "
+        "('probability', 'float8'::regtype), ('model_id', 'text'::regtype), "
+        "('scored_at', 'timestamptz'::regtype), ('reason_1', 'text'::regtype), "
+        "('reason_2', 'text'::regtype), ('reason_3', 'text'::regtype), "
+        "('reason_4', 'text'::regtype))", 1, params, &v, e);
+    int native = rc ? -1 : v && strcmp(v, "t") == 0;
+
+    free(v);
+    return native;
+}
+
+/* scored_at (the text of scored_at_now) as timestamptz's binary value. */
+static int scored_at_binary(db_conn *c, const char *scored_at, int64_t *ts, rp_err *e)
+{
+    const char *params[1] = {scored_at};
+    char *v = NULL;
+    int rc = db_query_value(c, "SELECT ((extract(epoch FROM $1::timestamptz) - 946684800) "
+                               "* 1000000)::int8", 1, params, &v, e);
+
+    if (!rc)
+        *ts = v ? strtoll(v, NULL, 10) : 0;
+    free(v);
+    return rc;
+}
+
+/* Every row through one COPY ... FROM STDIN (FORMAT binary). */
+static int copy_rows(db_conn *c, const char *copy_sql, const model *m, const scores *s,
+                     const int64_t *ts, progress *pg, rp_err *e)
+{
+    sb_t buf = {0};
+    size_t i;
+    int rc = db_copy_in_begin(c, copy_sql, e);
+
+    if (rc)
+        return rc;
+    sb_appendn(&buf, "PGCOPY\n\377\r\n\0", 11);   /* signature, flags, extension */
+    sb_put32(&buf, 0);
+    sb_put32(&buf, 0);
+    for (i = 0; i < s->n && !rc; i++) {
+        row_binary(&buf, m, s->why, s->ids[i], s->prob[i], s->reasons + i * PIPE_REASONS, ts);
+        if (buf.len >= (1u << 20)) {
+            rc = db_copy_in_put(c, buf.p, buf.len, e);
+            sb_clear(&buf);
+            progress_update(pg, i + 1);
+        }
+    }
+    sb_put16(&buf, 0xffff);   /* the trailer */
+    if (!rc)
+        rc = db_copy_in_put(c, buf.p, buf.len, e);
+    sb_free(&buf);
+    if (rc) {
+        rp_err ignore;
+        db_copy_in_end(c, 1, &ignore);
+        return rc;
+    }
+    return db_copy_in_end(c, 0, e);
+}
+
+/*
+ * The rows into the table, inside the caller's transaction.  A table with
+ * riskpipe's own column types is truncated and COPYed into directly (in
+ * binary: no number is printed or parsed, and with wal_level=minimal a
+ * table truncated in the same transaction is not even WAL-logged).  Any
+ * other table goes through a temporary stage of riskpipe's types and an
+ * INSERT ... SELECT, which converts to the table's types.
+ */
+static int fill_table(db_conn *c, const char *target, const model *m, const scores *s,
+                      const char *scored_at, progress *pg, rp_err *e)
+{
+    int native = target_is_native(c, target, e), rc;
+    int64_t ts = 0;
+    char *sql, *mid, *at;
+
+    if (native < 0)
+        return e->code;
+    if (native) {
+        if ((rc = scored_at_binary(c, scored_at, &ts, e)))
+            return rc;
+        sql = xasprintf("TRUNCATE %s", target);
+        rc = db_exec(c, sql, e);
+        free(sql);
+        sql = xasprintf("COPY %s (" PRED_COLS ") FROM STDIN (FORMAT binary)", target);
+        if (!rc)
+            rc = copy_rows(c, sql, m, s, &ts, pg, e);
+        free(sql);
+        return rc;
+    }
+    rc = db_exec(c, "CREATE TEMP TABLE riskpipe_stage (customer_id bigint, "
+                    "high_risk_prediction integer, probability double precision, "
+                    "reason_1 text, reason_2 text, reason_3 text, reason_4 text) "
+                    "ON COMMIT DROP", e);
+    if (rc || (rc = copy_rows(c, "COPY riskpipe_stage FROM STDIN (FORMAT binary)", m, s,
+                              NULL, pg, e)))
+        return rc;
+    mid = db_quote_literal(c, m->model_id);
+    at = db_quote_literal(c, scored_at);
+    sql = xasprintf("TRUNCATE %s; INSERT INTO %s (" PRED_COLS ") SELECT customer_id, "
+                    "high_risk_prediction, probability, %s::text, %s::timestamptz, "
+                    "reason_1, reason_2, reason_3, reason_4 FROM riskpipe_stage",
+                    target, target, mid, at);
+    rc = db_exec(c, sql, e);
+    free(sql);
+    free(mid);
+    free(at);
+    return rc;
+}
+
 /* The predictions table, all or nothing.  csv: the CSV being written by a
  * second thread (or NULL), joined before the COMMIT: a CSV that failed
  * rolls the table back too, with the CSV's error. */
@@ -158,9 +288,6 @@ static int write_table(db_conn *c, const rp_tables *t, const model *m,
                        rp_err *e)
 {
     char *target = schema_qualify(c, t, t->predictions);
-    char *sql = NULL;
-    sb_t buf = {0};
-    size_t i;
     int rc, csv_rc = RP_OK;
     rp_err ignore;
     progress pg;
@@ -168,45 +295,7 @@ static int write_table(db_conn *c, const rp_tables *t, const model *m,
     progress_begin(&pg, "write", s->n);
     if ((rc = db_begin(c, e)))
         goto done;
-    /* the stage holds what differs per row; model_id and scored_at, the
-     * same for all, are constants of the INSERT: the server parses one
-     * timestamp instead of one per row, and the COPY is half as big.  Its
-     * types are riskpipe's own, so the rows go in binary (no double is
-     * printed or parsed); the INSERT converts to the table's types. */
-    rc = db_exec(c, "CREATE TEMP TABLE riskpipe_stage (customer_id bigint, "
-                    "high_risk_prediction integer, probability double precision, "
-                    "reason_1 text, reason_2 text, reason_3 text, reason_4 text) "
-                    "ON COMMIT DROP", e);
-    if (rc || (rc = db_copy_in_begin(c, "COPY riskpipe_stage FROM STDIN (FORMAT binary)", e)))
-        goto done;
-    sb_appendn(&buf, "PGCOPY\n\377\r\n\0", 11);   /* signature, flags, extension */
-    sb_put32(&buf, 0);
-    sb_put32(&buf, 0);
-    for (i = 0; i < s->n && !rc; i++) {
-        row_binary(&buf, m, s->why, s->ids[i], s->prob[i], s->reasons + i * PIPE_REASONS);
-        if (buf.len >= (1u << 20)) {
-            rc = db_copy_in_put(c, buf.p, buf.len, e);
-            sb_clear(&buf);
-            progress_update(&pg, i + 1);
-        }
-    }
-    sb_put16(&buf, 0xffff);   /* the trailer */
-    if (!rc)
-        rc = db_copy_in_put(c, buf.p, buf.len, e);
-    if ((rc = db_copy_in_end(c, rc != RP_OK, e)))
-        goto done;
-    free(sql);
-    {
-        char *mid = db_quote_literal(c, m->model_id), *at = db_quote_literal(c, scored_at);
-        sql = xasprintf("TRUNCATE %s; INSERT INTO %s (customer_id, high_risk_prediction, "
-                        "probability, model_id, scored_at, reason_1, reason_2, reason_3, "
-                        "reason_4) SELECT customer_id, high_risk_prediction, probability, "
-                        "%s::text, %s::timestamptz, reason_1, reason_2, reason_3, reason_4 "
-                        "FROM riskpipe_stage", target, target, mid, at);
-        free(mid);
-        free(at);
-    }
-    if ((rc = db_exec(c, sql, e)))
+    if ((rc = fill_table(c, target, m, s, scored_at, &pg, e)))
         goto done;
     if (csv && (csv_rc = csv_finish(csv, e)))
         goto done;
@@ -222,8 +311,6 @@ done:
             rp_err_prefix(e, "writing the predictions (the previous ones are unchanged)");
         rc = rc ? rc : csv_rc;
     }
-    sb_free(&buf);
-    free(sql);
     free(target);
     return rc;
 }

@@ -23,6 +23,8 @@ expect_err 'invalid option "--no-such-option"' "unknown option is named"
 expect_exit 1 "unknown global option" --bogus train
 expect_exit 1 "bad number" generate --customers abc
 expect_err 'invalid value "abc" for --customers' "bad number names the option"
+expect_exit 1 "an empty --csv is refused before anything is written" predict --csv ''
+expect_err '--csv needs a file name' "the empty --csv message names the option"
 expect_exit 1 "number out of range" generate --customers 0
 expect_err 'must be between' "range error says the range"
 expect_exit 1 "missing required option" generate

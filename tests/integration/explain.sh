@@ -243,3 +243,24 @@ sql "CREATE TABLE old_predictions (customer_id BIGINT PRIMARY KEY,
 expect_exit 0 "predict into a table with three reason columns" predict --db "$DB" \
     --model "$WORK/pen.json" --predictions-table old_predictions --csv "$WORK/old.csv"
 eq "it gained reason_4, filled" "$(sql "SELECT count(reason_4) > 0 FROM old_predictions")" "t"
+
+# --- a predictions table of the user's own types: through the stage --------
+# riskpipe's own table takes the rows in binary, straight in; a table whose
+# columns have other types (NUMERIC probability, SMALLINT flag, VARCHAR
+# reasons) is filled through a stage and INSERT ... SELECT, which converts.
+sql "CREATE TABLE custom_predictions (customer_id BIGINT PRIMARY KEY,
+     high_risk_prediction SMALLINT NOT NULL, probability NUMERIC NOT NULL,
+     model_id VARCHAR(100) NOT NULL, scored_at TIMESTAMP NOT NULL, reason_1 VARCHAR(200),
+     reason_2 TEXT, reason_3 TEXT, reason_4 TEXT, note TEXT DEFAULT 'kept')"
+expect_exit 0 "predict into a table of other column types" predict --db "$DB" \
+    --model "$WORK/pen.json" --predictions-table custom_predictions --csv "$WORK/custom.csv"
+expect_exit 0 "predict into riskpipe's own table" predict --db "$DB" \
+    --model "$WORK/pen.json" --predictions-table native_predictions --csv "$WORK/native.csv"
+eq "both tables hold the same predictions" "$(sql "SELECT count(*) FROM custom_predictions c
+    JOIN native_predictions n USING (customer_id) WHERE c.high_risk_prediction = n.high_risk_prediction
+    AND abs(c.probability::float8 - n.probability) <= 1e-14
+    AND c.reason_1 IS NOT DISTINCT FROM n.reason_1 AND c.reason_4 IS NOT DISTINCT FROM n.reason_4
+    AND c.note = 'kept'")" "$(sql "SELECT count(*) FROM customers")"
+eq "riskpipe's own table: scored_at is the CSV's, to the microsecond" \
+    "$(sql "SELECT to_char(min(scored_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') FROM native_predictions")" \
+    "$(sed -n 2p "$WORK/native.csv" | cut -d, -f5)"
