@@ -87,7 +87,7 @@ wait_backend() {
 # whose customers list fits in the socket buffers) has been sent and the
 # snapshot's transaction waits for riskpipe
 READING="query LIKE 'COPY %' AND state IN ('active', 'idle in transaction')"
-WRITING="state = 'idle in transaction' AND query LIKE '%riskpipe_stage%'"
+WRITING="state = 'idle in transaction' AND (query LIKE '%riskpipe_stage%' OR query LIKE 'COPY %FROM STDIN%')"
 
 # finish NAME CODE: waits for BG and checks its exit status.
 finish() {

@@ -530,6 +530,7 @@ static void test_leading_dimension_and_start(void **state)
     assert_true(u.intercept == v.intercept && u.iterations == v.iterations);
 
     /* a start that is not finite is refused; an ld below n too */
+    lr_fit_free(&v);
     init[1] = NAN;
     assert_int_equal(lr_train(X, N, P, y, NULL, &par, &v, &e), RP_EINTERNAL);
     par = params(1.0);
