@@ -261,12 +261,12 @@ static long count_extreme(const double *X, size_t n, int p, double b0,
     double *eta = xmallocarray(n + 1, sizeof *eta);
     long cnt = 0;
     size_t i;
-    int j;
 
     for (i = 0; i < n; i++)
         eta[i] = b0;
-    for (j = 0; j < p; j++)
-        cblas_daxpy((int)n, beta[j], X + (size_t)j * n, 1, eta, 1);
+    if (p > 0)   /* one pass over X */
+        cblas_dgemv(CblasColMajor, CblasNoTrans, (int)n, p, 1.0, X, (int)n, beta, 1,
+                    1.0, eta, 1);
     for (i = 0; i < n; i++) {
         double pr = lr_sigmoid(eta[i]);
         cnt += pr < EXPL_EXTREME_P || pr > 1.0 - EXPL_EXTREME_P;
@@ -275,25 +275,46 @@ static long count_extreme(const double *X, size_t n, int p, double b0,
     return cnt;
 }
 
-int expl_design_diag(const double *X, size_t n, int p, double intercept,
-                     const double *beta, model_diag *d, rp_err *e)
+int expl_design_vif(const double *X, size_t n, int p, model_diag *d, rp_err *e)
 {
     double *mu = xcalloc((size_t)p + 1, sizeof *mu);
-    int *constant = xcalloc((size_t)p + 1, sizeof *constant), j, rc;
+    int *constant = xcalloc((size_t)p + 1, sizeof *constant), rc;
 
     free(d->vif);
-    free(d->contrib_mean);
     d->vif = xcalloc((size_t)p + 1, sizeof *d->vif);
-    d->contrib_mean = xcalloc((size_t)p + 1, sizeof *d->contrib_mean);
     if (n > 0)
         col_moments(X, n, p, mu, constant);
-    for (j = 0; j < p; j++)
-        d->contrib_mean[j] = beta[j] * mu[j];
-    d->n_extreme = n > 0 ? count_extreme(X, n, p, intercept, beta) : 0;
     rc = design_vif(X, n, p, mu, constant, d, e);
     free(mu);
     free(constant);
     return rc;
+}
+
+void expl_design_fit(const double *X, size_t n, int p, double intercept,
+                     const double *beta, model_diag *d)
+{
+    double *one = xmallocarray(n + 1, sizeof *one);
+    size_t i;
+    int j;
+
+    free(d->contrib_mean);
+    d->contrib_mean = xcalloc((size_t)p + 1, sizeof *d->contrib_mean);
+    for (i = 0; i < n; i++)
+        one[i] = 1.0 / (double)n;
+    if (n > 0 && p > 0)   /* the column means, in one pass over X */
+        cblas_dgemv(CblasColMajor, CblasTrans, (int)n, p, 1.0, X, (int)n, one, 1, 0.0,
+                    d->contrib_mean, 1);
+    for (j = 0; j < p; j++)
+        d->contrib_mean[j] *= beta[j];
+    d->n_extreme = n > 0 ? count_extreme(X, n, p, intercept, beta) : 0;
+    free(one);
+}
+
+int expl_design_diag(const double *X, size_t n, int p, double intercept,
+                     const double *beta, model_diag *d, rp_err *e)
+{
+    expl_design_fit(X, n, p, intercept, beta, d);
+    return expl_design_vif(X, n, p, d, e);
 }
 
 static uint64_t fnv_bytes(uint64_t h, const void *p, size_t n)

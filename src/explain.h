@@ -112,6 +112,12 @@ void expl_fit_summary(const model *m, expl_fit *out);
  */
 int expl_design_diag(const double *X, size_t n, int p, double intercept,
                      const double *beta, model_diag *d, rp_err *e);
+/* Its two halves: the VIFs and d->corr_cond need X alone (train.c computes
+ * them while the model is fitted); d->contrib_mean and d->n_extreme need
+ * the coefficients too. */
+int expl_design_vif(const double *X, size_t n, int p, model_diag *d, rp_err *e);
+void expl_design_fit(const double *X, size_t n, int p, double intercept,
+                     const double *beta, model_diag *d);
 
 /* Training time: the data summary of d (loaded with q): per-column missing
  * counts and distinct text values, the fingerprint (FNV-1a 64 over ids,

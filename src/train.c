@@ -17,6 +17,7 @@
 #include "pipeline.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -503,6 +504,51 @@ static double *subsample_start(const double *X, size_t ld, const size_t *rows,
     return init;
 }
 
+/* The diagnostics that need the data and the design but not the model
+ * (explain.h: VIFs, the data summary), computed by a second thread while
+ * the main one fits: the fit uses one core (one BLAS thread, main.c). */
+typedef struct diag_job {
+    const double *X;
+    size_t n;
+    int p;
+    const dataset *d;
+    const feat_query *q;
+    model_diag *out;   /* the thread writes vif, corr_cond and the data
+                          summary; the main thread the other fields */
+    rp_err err;
+    int rc, running;
+    pthread_t th;
+} diag_job;
+
+static void *diag_main(void *arg)
+{
+    diag_job *j = arg;
+
+    j->rc = expl_design_vif(j->X, j->n, j->p, j->out, &j->err);
+    expl_data_diag(j->d, j->q, j->out);
+    return NULL;
+}
+
+static void diag_start(diag_job *j)
+{
+    rp_err_clear(&j->err);
+    j->running = pthread_create(&j->th, NULL, diag_main, j) == 0;
+    if (!j->running)
+        diag_main(j);
+}
+
+/* Waits for the thread (once); its error, if any, into e. */
+static int diag_finish(diag_job *j, rp_err *e)
+{
+    if (j->running) {
+        pthread_join(j->th, NULL);
+        j->running = 0;
+    }
+    if (j->rc && e)
+        *e = j->err;
+    return j->rc;
+}
+
 /* The split's rows as one list, the training rows first. */
 static size_t *train_then_test(const split *s)
 {
@@ -533,11 +579,13 @@ static int fit_and_evaluate(const train_opts *o, const dataset *d,
     size_t *rows = NULL, n, p, j;
     const char **names = NULL;
     lr_fit f1, f2;
+    diag_job dj;
     double t = log_now();
     int rc;
 
     memset(&f1, 0, sizeof f1);
     memset(&f2, 0, sizeof f2);
+    memset(&dj, 0, sizeof dj);
     if ((rc = make_split(d, o->test_fraction, o->seed, &s, e))) {
         split_free(&s);   /* s.all is allocated even when the split fails */
         return rc;
@@ -557,6 +605,13 @@ static int fit_and_evaluate(const train_opts *o, const dataset *d,
     X = enc_apply(&m->enc, d, rows, n, NULL);
     y = gather_labels(d, rows, n);
     t = substage("encode", t);
+    dj.X = X;
+    dj.n = n;
+    dj.p = (int)p;
+    dj.d = d;
+    dj.q = q;
+    dj.out = &m->diag;
+    diag_start(&dj);
     init = subsample_start(X, n, rows, s.n_train, p, y, o, wcol, names);
     t = substage("fit subsample", t);
     rc = fit_rows(X, n, rows, s.n_train, p, y, o, wcol, init, names, &f1, e);
@@ -574,13 +629,13 @@ static int fit_and_evaluate(const train_opts *o, const dataset *d,
     t = substage("fit all", t);
     if (o->dump_matrix && (rc = dump_matrix(o->dump_matrix, X, y, n, p, rows, &s, d->n, e)))
         goto done;
-    store_fit(m, &f2);
     /* explain's VIFs and average contributions need the refit's design */
-    if ((rc = expl_design_diag(X, n, (int)p, f2.intercept, f2.beta, &m->diag, e)))
+    if ((rc = diag_finish(&dj, e)))
         goto done;
-    t = substage("design diag", t);
-    expl_data_diag(d, q, &m->diag);
-    substage("data diag", t);
+    t = substage("diagnostics", t);   /* the wait for the thread */
+    store_fit(m, &f2);
+    expl_design_fit(X, n, (int)p, f2.intercept, f2.beta, &m->diag);
+    substage("contributions", t);
     m->n_customers = (long)d->n;
     m->n_labelled = (long)s.n_all;
     m->n_events = (long)s.events;
@@ -588,6 +643,7 @@ static int fit_and_evaluate(const train_opts *o, const dataset *d,
     m->n_test = (long)s.n_test;
     m->threshold = m->test.threshold;
 done:
+    diag_finish(&dj, NULL);   /* before X goes */
     free(names);
     lr_fit_free(&f1);
     lr_fit_free(&f2);
