@@ -3,6 +3,7 @@
 set -u
 : "${RISKPIPE:?RISKPIPE must name the riskpipe binary}"
 TEST_NAME="$(basename "$0" .sh)"
+export RISKPIPE_TEST_NAME="$TEST_NAME"   # for tests/valgrind.sh's reports
 WORK="$(mktemp -d /tmp/riskpipe-t.XXXXXX)"; chmod 755 "$WORK"
 trap 'rm -rf "$WORK"' EXIT
 OUT="$WORK/out"; ERR="$WORK/err"
@@ -15,6 +16,15 @@ rp() {
     ${RISKPIPE_WRAP:-} "$RISKPIPE" "$@" >"$OUT" 2>"$ERR"; RC=$?
     return 0
 }
+
+# again CHECK ARGS...: runs CHECK (expect_exit, rp, ...) for a riskpipe
+# command that repeats one this test has already run, through the same
+# code (the same command again, or on other data of the same shape).
+# Under `make valgrind-ci` (VALGRIND_CI=1) tests/valgrind.sh runs such a
+# command without valgrind, with the same OpenBLAS kernels, so bit-for-bit
+# comparisons still hold; `make valgrind` and every other run check it
+# like any other.
+again() { VALGRIND_AGAIN=1 "$@"; }
 
 # expect_exit CODE NAME ARGS...: runs riskpipe and checks its exit status.
 expect_exit() {

@@ -110,7 +110,7 @@ assert m["cross_validation"]["C"] == cs[g["chosen"]] == m["hyperparameters"]["C"
 PY
 check "--C auto: grid log loss and the choice match scikit-learn to 1e-4" $PYTHON "$WORK/cvref.py" "$D2" "$M2"
 sed 's/^/# /' "$WORK/check.out"
-expect_exit 0 "train --C auto again" train --db "$DB" --model "$WORK/auto2.json" --no-register --C auto
+again expect_exit 0 "train --C auto again" train --db "$DB" --model "$WORK/auto2.json" --no-register --C auto
 check "model selection is reproducible bit for bit" $PYTHON - "$M2" "$WORK/auto2.json" <<'PY'
 import json, sys
 a, b = (json.load(open(p)) for p in sys.argv[1:3])
