@@ -19,8 +19,9 @@
  * practically never fails), so the two agree about which run they hold.
  * A temporary file left by a killed riskpipe is removed by the next run
  * (sweep_stale_tmp).  The CSV is written by a second thread while the
- * table is written (csv_job): the table write is mostly the server's time,
- * so the CSV costs no wall time; the thread is joined before the COMMIT.
+ * table is written (csv_job), and joined before the COMMIT: the table
+ * write is mostly the server's time, so the two overlap (at 1M customers
+ * the CSV's 1.4 s of formatting is the longer one).
  * The run log (riskpipe_runs) records a failure even
  * when the connection itself was lost: run_end reconnects once.
  * Probabilities are
