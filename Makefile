@@ -86,11 +86,14 @@ unit-asan: $(UNIT_BIN) $(TOOL_BIN)
 # test, and every riskpipe process and test tool of the CLI and
 # integration tests.  Any memcheck error, and any definitely or indirectly
 # lost block, fails the run; the last TAP line before "N passed, N failed"
-# says how many processes valgrind checked.  About 15 minutes here.
-# valgrind-ci (CI's step) is the same without VALGRIND_CI_SKIP: test_model_io
-# loads every prefix of a model file (some 3 minutes under valgrind; ASan
-# and LSan run it in `make asan`, and every predict and bad_input.sh's
-# truncated, edited and empty model files load models under valgrind).
+# says how many processes valgrind checked.  About 14 minutes here.
+# valgrind-ci (CI's step, about 12 minutes) is the same without
+# VALGRIND_CI_SKIP: test_model_io loads every prefix of a model file (some
+# 3 minutes under valgrind; ASan and LSan run it in `make asan`, and every
+# predict and bad_input.sh's truncated, edited and empty model files load
+# models under valgrind); and with VALGRIND_CI=1, which runs the five
+# commands the tests mark as repeats of one already checked (again, in
+# tests/lib.sh) without valgrind.
 VALGRIND_WRAP := $(abspath tests/valgrind.sh)
 VALGRIND_CI_SKIP ?= test_model_io
 valgrind: riskpipe $(UNIT_BIN) $(TOOL_BIN)
